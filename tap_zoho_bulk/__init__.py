@@ -1,0 +1,1 @@
+"""Singer tap for Zoho CRM through the Bulk Read API."""

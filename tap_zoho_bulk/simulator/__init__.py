@@ -1,0 +1,1 @@
+"""A local stand-in for Zoho CRM's accounts server, metadata APIs and Bulk Read/Write APIs."""
