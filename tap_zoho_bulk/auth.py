@@ -1,0 +1,204 @@
+"""Zoho OAuth: data centres, the refresh-token grant and the one access token every thread shares.
+
+Zoho limits how many access tokens a refresh token may mint and throttles the token endpoint, so
+the tap holds exactly one token behind a lock, refreshes it shortly before it expires, and refreshes
+it once more only when Zoho says a token is invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import backoff
+import requests
+
+from tap_zoho_bulk.errors import AuthError, ConfigError, RetryableAPIError
+
+
+@dataclass(frozen=True)
+class DataCenter:
+    """Hosts of one Zoho data centre (reference §1.1, from Zoho's v8 SDK)."""
+
+    accounts_url: str
+    api_tld: str  # the part after "zohoapis." in the API domain
+    zoho_domains: tuple[str, ...]  # registrable domains of Zoho's own hosts in this centre
+
+    def api_domain(self, environment: str) -> str:
+        """The CRM API domain for production, sandbox or developer orgs."""
+        prefix = {"production": "www", "sandbox": "sandbox", "developer": "developer"}[environment]
+        return f"https://{prefix}.zohoapis.{self.api_tld}"
+
+
+DATA_CENTERS: dict[str, DataCenter] = {
+    "us": DataCenter("https://accounts.zoho.com", "com", ("zohoapis.com", "zoho.com")),
+    "eu": DataCenter("https://accounts.zoho.eu", "eu", ("zohoapis.eu", "zoho.eu")),
+    "in": DataCenter("https://accounts.zoho.in", "in", ("zohoapis.in", "zoho.in")),
+    "au": DataCenter("https://accounts.zoho.com.au", "com.au", ("zohoapis.com.au", "zoho.com.au")),
+    "jp": DataCenter("https://accounts.zoho.jp", "jp", ("zohoapis.jp", "zoho.jp")),
+    "cn": DataCenter("https://accounts.zoho.com.cn", "com.cn", ("zohoapis.com.cn", "zoho.com.cn")),
+    "ca": DataCenter("https://accounts.zohocloud.ca", "ca", ("zohoapis.ca", "zohocloud.ca")),
+    "sa": DataCenter("https://accounts.zoho.sa", "sa", ("zohoapis.sa", "zoho.sa")),
+}
+ENVIRONMENTS = ("production", "sandbox", "developer")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry throttles, server faults and broken connections."""
+
+    max_tries: int = 8
+    base_seconds: float = 1.0
+    max_seconds: float = 60.0
+
+
+def data_center(name: str) -> DataCenter:
+    """Look up a data centre by its short name, with a one-line error for typos."""
+    try:
+        return DATA_CENTERS[name.lower()]
+    except KeyError:
+        known = ", ".join(DATA_CENTERS)
+        msg = f"Unknown data_center '{name}': use one of {known}."
+        raise ConfigError(msg) from None
+
+
+def host_of(url: str) -> str:
+    """Lower-case host name of a URL ('' when it has none)."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+@dataclass
+class AccessToken:
+    """A live access token and where Zoho says the org's API lives."""
+
+    value: str
+    expires_at: float  # time.monotonic() deadline
+    api_domain: str | None
+
+
+class TokenManager:
+    """Mints and caches the single access token shared by all streams and threads."""
+
+    def __init__(
+        self,
+        *,
+        accounts_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        data_center_name: str,
+        retry: RetryPolicy,
+        session: requests.Session,
+        logger: logging.Logger,
+        timeout: float = 60.0,
+    ) -> None:
+        self._token_url = accounts_url.rstrip("/") + "/oauth/v2/token"
+        self._credentials = {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+        }
+        self._data_center = data_center_name
+        self._session = session
+        self._logger = logger
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+        self.refresh_count = 0
+        self._refresh = backoff.on_exception(
+            backoff.expo,
+            RetryableAPIError,
+            max_tries=lambda: retry.max_tries,
+            factor=lambda: retry.base_seconds,
+            max_value=lambda: retry.max_seconds,
+            jitter=backoff.full_jitter,
+            on_backoff=self._log_retry,
+            logger=None,
+        )(self._refresh_once)
+
+    def token(self) -> AccessToken:
+        """A token valid for at least a few more minutes (or a tenth of its life)."""
+        with self._lock:
+            token = self._token
+            if token is None or time.monotonic() >= token.expires_at:
+                token = self._token = self._refresh()
+            return token
+
+    def invalidate(self, value: str) -> None:
+        """Forget `value` once Zoho calls it invalid, unless another thread replaced it already."""
+        with self._lock:
+            if self._token is not None and self._token.value == value:
+                self._token = None
+
+    def _log_retry(self, details: Any) -> None:
+        self._logger.warning(
+            "Token request failed (%s); retry %d in %.1fs.",
+            details.get("exception"),
+            details["tries"],
+            details["wait"],
+        )
+
+    def _refresh_once(self) -> AccessToken:
+        # Credentials go in the form body, never the URL, so no proxy or log ever records them.
+        try:
+            response = self._session.post(
+                self._token_url, data=self._credentials, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise RetryableAPIError(0, "CONNECTION_ERROR", type(exc).__name__) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableAPIError(response.status_code, "TOKEN_ENDPOINT_ERROR", "server error")
+        error = body.get("error") if isinstance(body, dict) else None
+        if error:
+            raise self._token_error(str(error), str(body.get("error_description") or ""))
+        if response.status_code != 200 or "access_token" not in body:
+            msg = f"Zoho's accounts server answered HTTP {response.status_code} without a token."
+            raise AuthError(msg)
+        self.refresh_count += 1
+        return AccessToken(
+            value=str(body["access_token"]),
+            expires_at=time.monotonic() + _usable_lifetime(body),
+            api_domain=body.get("api_domain"),
+        )
+
+    def _token_error(self, error: str, description: str) -> Exception:
+        """Map Zoho's `{"error": ...}` answers (often HTTP 200) to the likely cause."""
+        if error == "Access Denied" or "too many requests" in description.lower():
+            return RetryableAPIError(400, "TOKEN_THROTTLED", description or error)
+        if error == "invalid_code":
+            msg = (
+                "Zoho rejected the refresh token (invalid_code): it was revoked, expired, or "
+                f"belongs to another data centre than '{self._data_center}'. Generate a new "
+                "refresh token for this data centre and update refresh_token."
+            )
+            return AuthError(msg)
+        if error == "invalid_client":
+            msg = (
+                "Zoho rejected the OAuth client (invalid_client): client_id or client_secret is "
+                f"wrong, or the client is registered in another data centre than "
+                f"'{self._data_center}' (check data_center / accounts_url)."
+            )
+            return AuthError(msg)
+        msg = f"Zoho's accounts server refused the token request: {error}."
+        return AuthError(msg)
+
+
+def _usable_lifetime(body: dict[str, Any]) -> float:
+    """Seconds to keep using a token: its life minus a margin so no call lands on an expired one.
+
+    Zoho's legacy answer carried `expires_in_sec` in seconds and `expires_in` in milliseconds.
+    """
+    if "expires_in_sec" in body:
+        lifetime = float(body["expires_in_sec"])
+    else:
+        lifetime = float(body.get("expires_in", 3600))
+    return max(lifetime - min(300.0, lifetime / 10), 1.0)

@@ -1,0 +1,302 @@
+"""HTTP to Zoho CRM: one session, retries, Zoho error mapping, credit accounting, host allowlist.
+
+Everything that talks to the CRM API goes through `ZohoClient`, so credits are counted in one
+place, the Authorization header can only ever reach Zoho's hosts (or the configured API domain,
+such as the built-in simulator), and every Zoho error becomes an exception with a usable message.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+
+from tap_zoho_bulk.auth import RetryPolicy, TokenManager, host_of
+from tap_zoho_bulk.errors import (
+    CreditBudgetExceeded,
+    RetryableAPIError,
+    UnsafeURLError,
+    ZohoAPIError,
+)
+
+# Credits per call (reference §8: 50 to initialise a bulk read job, 1 for any other CRM call).
+BULK_READ_CREDITS = 50
+CALL_CREDITS = 1
+
+# What each kind of call needs, to turn OAUTH_SCOPE_MISMATCH / NO_PERMISSION into a fix.
+SCOPE_HINTS = {
+    "modules": "The OAuth client needs the scope ZohoCRM.settings.modules.READ "
+    "(or ZohoCRM.settings.ALL).",
+    "fields": "The OAuth client needs the scope ZohoCRM.settings.fields.READ "
+    "(or ZohoCRM.settings.ALL).",
+    "bulk": "The OAuth client needs ZohoCRM.bulk.read and ZohoCRM.modules.READ "
+    "(or ZohoCRM.modules.{module}.READ for each module).",
+    "write": "The OAuth client needs ZohoCRM.bulk.CREATE (or ZohoCRM.bulk.ALL).",
+}
+PERMISSION_HINT = (
+    "The Zoho user who authorised the refresh token lacks permission for this; give the user's "
+    "profile read access to the module (and 'Export' permission) or deselect the stream."
+)
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    url: str
+    kind: str  # modules, fields, create, poll, download, write: for hints and counters
+    params: Mapping[str, str] | None
+    json: Mapping[str, Any] | None
+    download_to: Path | None
+
+
+class DownloadLimiter:
+    """Zoho refuses an 11th result download within a minute and then blocks downloads for a
+    minute, so the tap never starts more than `per_minute` downloads in any 60-second window."""
+
+    def __init__(self, per_minute: int, window_seconds: float = 60.0) -> None:
+        self._per_minute = per_minute
+        self._window = window_seconds
+        self._starts: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Block until a download may start; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._starts and now - self._starts[0] >= self._window:
+                    self._starts.popleft()
+                if len(self._starts) < self._per_minute:
+                    self._starts.append(now)
+                    return waited
+                pause = self._window - (now - self._starts[0])
+            time.sleep(pause)
+            waited += pause
+
+
+@dataclass
+class CreditLedger:
+    """Credits spent in this run, in total and per stream, with an optional ceiling."""
+
+    budget: int | None
+    total: int = 0
+    by_stream: dict[str, int] = field(default_factory=lambda: collections.defaultdict(int))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reserve(self, credits: int, stream: str, what: str) -> None:
+        """Record `credits` for `stream`, refusing when the ceiling would be passed."""
+        with self._lock:
+            if self.budget is not None and self.total + credits > self.budget:
+                msg = (
+                    f"Not starting {what} for '{stream}': it costs {credits} credits and this run "
+                    f"has spent {self.total} of max_credits_per_run={self.budget}. Raise "
+                    "max_credits_per_run or select fewer streams; the next run resumes from the "
+                    "last STATE."
+                )
+                raise CreditBudgetExceeded(msg)
+            self.total += credits
+            self.by_stream[stream] += credits
+
+
+class ZohoClient:
+    """The CRM API as the rest of the tap sees it."""
+
+    def __init__(
+        self,
+        *,
+        tokens: TokenManager,
+        api_domain: str | None,
+        trusted_domains: tuple[str, ...],
+        retry: RetryPolicy,
+        credits: CreditLedger,
+        downloads_per_minute: int,
+        logger: logging.Logger,
+        session: requests.Session,
+        pool_size: int = 16,
+        timeout: tuple[float, float] = (15.0, 300.0),
+    ) -> None:
+        self._tokens = tokens
+        self._configured_api_domain = api_domain.rstrip("/") if api_domain else None
+        self._trusted_domains = trusted_domains
+        self._retry = retry
+        self.credits = credits
+        self._downloads = DownloadLimiter(downloads_per_minute)
+        self._logger = logger
+        self._timeout = timeout
+        self._session = session
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._calls_lock = threading.Lock()
+        self._with_retries: Callable[..., requests.Response] = backoff.on_exception(
+            backoff.expo,
+            RetryableAPIError,
+            max_tries=lambda: retry.max_tries,
+            factor=lambda: retry.base_seconds,
+            max_value=lambda: retry.max_seconds,
+            jitter=backoff.full_jitter,
+            on_backoff=self._log_retry,
+            logger=None,
+        )(self._send)
+
+    @property
+    def api_domain(self) -> str:
+        """Configured API domain, else the one Zoho returned with the token."""
+        if self._configured_api_domain:
+            return self._configured_api_domain
+        domain = self._tokens.token().api_domain
+        if not domain:
+            msg = "Zoho's token response has no api_domain; set api_domain in the config."
+            raise ZohoAPIError(0, "NO_API_DOMAIN", msg)
+        return domain.rstrip("/")
+
+    def get_json(
+        self, path: str, *, kind: str, stream: str, params: Mapping[str, str] | None = None
+    ) -> Any:
+        """GET a JSON document; None for Zoho's 204 No Content."""
+        response = self.request("GET", path, kind=kind, stream=stream, params=params)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, kind: str, stream: str) -> Any:
+        """POST a JSON body and return the JSON answer."""
+        return self.request("POST", path, kind=kind, stream=stream, json=body).json()
+
+    def download(self, url: str, dest: Path, *, kind: str, stream: str) -> int:
+        """Stream a result file to `dest` (never holding it in memory); returns bytes written.
+
+        A connection cut mid-body or a short body is retried from the start like any other
+        transient failure.
+        """
+        waited = self._downloads.acquire()
+        if waited:
+            self._logger.info("Waited %.1fs for Zoho's 10-downloads-per-minute limit.", waited)
+        self.request("GET", url, kind=kind, stream=stream, download_to=dest)
+        return dest.stat().st_size
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        kind: str,
+        stream: str,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        download_to: Path | None = None,
+    ) -> requests.Response:
+        """One logical call with retries; credits are charged once it is attempted."""
+        call = _Call(method, self._absolute(path_or_url), kind, params, json, download_to)
+        self._check_host(call.url)
+        credits = BULK_READ_CREDITS if kind == "create" else CALL_CREDITS
+        self.credits.reserve(credits, stream, f"a {kind} call")
+        with self._calls_lock:
+            self.calls[kind] += 1
+        return self._with_retries(call)
+
+    def _absolute(self, path_or_url: str) -> str:
+        if urlsplit(path_or_url).scheme:
+            return path_or_url
+        return urljoin(self.api_domain + "/", path_or_url.lstrip("/"))
+
+    def _check_host(self, url: str) -> None:
+        """Refuse to send the token anywhere but the API domain or Zoho's own HTTPS hosts."""
+        host = host_of(url)
+        if host and host == host_of(self.api_domain):
+            return
+        zoho_host = any(host == d or host.endswith("." + d) for d in self._trusted_domains)
+        if zoho_host and urlsplit(url).scheme == "https":
+            return
+        msg = (
+            f"Refusing to send the Zoho access token to {urlsplit(url).scheme}://{host}: only the "
+            "configured API domain and Zoho's HTTPS hosts of this data centre are trusted."
+        )
+        raise UnsafeURLError(msg)
+
+    def _log_retry(self, details: Any) -> None:
+        self._logger.warning(
+            "%s; retry %d in %.1fs.", details.get("exception"), details["tries"], details["wait"]
+        )
+
+    def _send(self, call: _Call) -> requests.Response:
+        response, token = self._attempt(call)
+        if response.status_code == 401 and _code(response) == "INVALID_TOKEN":
+            # Expired or revoked early: mint a fresh token and try once more, at once.
+            self._tokens.invalidate(token)
+            response, token = self._attempt(call)
+        if response.status_code < 300:
+            return response
+        raise self._error(response, call.kind)
+
+    def _attempt(self, call: _Call) -> tuple[requests.Response, str]:
+        token = self._tokens.token().value
+        try:
+            response = self._session.request(
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                headers={"Authorization": f"Zoho-oauthtoken {token}"},
+                timeout=self._timeout,
+                stream=call.download_to is not None,
+                allow_redirects=False,
+            )
+            if response.status_code < 300 and call.download_to is not None:
+                _save(response, call.download_to)
+        except requests.RequestException as exc:
+            # Only the exception's class: its text may quote the URL and headers.
+            reason = f"{call.kind}: {type(exc).__name__}"
+            raise RetryableAPIError(0, "CONNECTION_ERROR", reason) from None
+        return response, token
+
+    def _error(self, response: requests.Response, kind: str) -> ZohoAPIError:
+        status = response.status_code
+        body = _body(response)
+        code = ZohoAPIError.from_envelope(status, body).code
+        if status == 429 or status >= 500:
+            return RetryableAPIError.from_envelope(status, body)
+        hint = ""
+        if code == "OAUTH_SCOPE_MISMATCH":
+            hint = SCOPE_HINTS.get("bulk" if kind in {"create", "poll", "download"} else kind, "")
+        elif code in {"NO_PERMISSION", "AUTHORIZATION_FAILED"}:
+            hint = PERMISSION_HINT
+        elif status in {301, 302, 303, 307, 308}:
+            hint = "Zoho redirected the call; check data_center, environment and api_domain."
+        return ZohoAPIError.from_envelope(status, body, hint=hint)
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"code": f"HTTP_{response.status_code}", "message": response.reason or "no body"}
+
+
+def _code(response: requests.Response) -> str:
+    return ZohoAPIError.from_envelope(response.status_code, _body(response)).code
+
+
+def _save(response: requests.Response, dest: Path) -> int:
+    """Write a streamed body to disk, checking it is as long as the server said."""
+    written = 0
+    with dest.open("wb") as out:
+        for chunk in response.iter_content(chunk_size=1 << 20):
+            out.write(chunk)
+            written += len(chunk)
+    expected = response.headers.get("Content-Length")
+    if expected is not None and int(expected) != written:
+        raise requests.exceptions.ChunkedEncodingError("short body")
+    return written

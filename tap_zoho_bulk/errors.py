@@ -1,0 +1,76 @@
+"""Exceptions the tap raises, each carrying one sentence a user can act on.
+
+Every error that reaches the user names the cause and the fix in its message; none of them ever
+contains a credential, because messages end up in orchestrator logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class ZohoTapError(Exception):
+    """Base class: an error whose message is fit to show a user as it is."""
+
+
+class ConfigError(ZohoTapError):
+    """The configuration or catalog cannot work; raised before any bulk job is created."""
+
+
+class AuthError(ZohoTapError):
+    """Zoho's accounts server refused to issue an access token."""
+
+
+class UnsafeURLError(ZohoTapError):
+    """A URL would have carried the access token to a host that is not Zoho's."""
+
+
+class CreditBudgetExceeded(ZohoTapError):
+    """Starting another job would spend more API credits than `max_credits_per_run` allows."""
+
+
+class JobFailedError(ZohoTapError):
+    """A bulk read job ended in FAILURE, in a state the tap does not know, or never finished."""
+
+
+class ZohoAPIError(ZohoTapError):
+    """Zoho answered a CRM API call with an error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        hint: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.zoho_message = message
+        self.details = details
+        text = f"Zoho API error {status} {code}: {message}"
+        if details:
+            text += f" ({details})"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+    @classmethod
+    def from_envelope(cls, status: int, body: Any, *, hint: str = "") -> ZohoAPIError:
+        """Build from either the plain envelope or the `{"data": [envelope]}` wrapped form."""
+        envelope: Mapping[str, Any] = {}
+        if isinstance(body, Mapping):
+            data = body.get("data")
+            if isinstance(data, list) and data and isinstance(data[0], Mapping):
+                envelope = data[0]
+            else:
+                envelope = body
+        code = str(envelope.get("code") or f"HTTP_{status}")
+        message = str(envelope.get("message") or "no error message")
+        return cls(status, code, message, envelope.get("details"), hint=hint)
+
+
+class RetryableAPIError(ZohoAPIError):
+    """A throttle (429), a server fault (5xx) or a broken connection: worth another try."""
