@@ -1,0 +1,503 @@
+"""A Bulk Read export's lifecycle: build the query, create a job, poll it, download each page.
+
+Each selected module gets one background `ModuleExport` thread that walks its pages (one job per
+200,000 rows) and hands downloaded result files to the main thread through a small queue. Job
+slots bound how many jobs are in flight at once, so a sync of many modules takes about as long as
+its slowest module rather than the sum of all of them. Only the main thread emits Singer messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tap_zoho_bulk.client import BULK_READ_CREDITS, ZohoClient
+from tap_zoho_bulk.errors import ConfigError, JobFailedError, ZohoAPIError
+
+MAX_CRITERIA = 25  # Zoho's limit on leaves in one query (reference §4.3)
+MAX_FIELDS = 200  # above this Zoho silently exports every field (reference §4.2)
+KNOWN_STATES = {"ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE"}
+VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
+
+
+@dataclass(frozen=True)
+class ApiVersion:
+    """A Zoho API version and the request shapes that go with it (reference §1.2)."""
+
+    name: str
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, name: str) -> ApiVersion:
+        match = VERSION_RE.match(name)
+        if not match or not 2 <= int(match.group(1)) <= 8:
+            msg = f"Unsupported api_version '{name}': use v2, v2.1, v3 ... v8."
+            raise ConfigError(msg)
+        return cls(name, int(match.group(1)), int(match.group(2) or 0))
+
+    @property
+    def module_as_object(self) -> bool:
+        """v2 takes `"module": "Leads"`; v2.1 and later `{"api_name": "Leads"}`."""
+        return (self.major, self.minor) > (2, 0)
+
+    @property
+    def uses_page_token(self) -> bool:
+        """v7+ reach records past the first 200,000 only through `page_token`."""
+        return self.major >= 7
+
+
+def window_criteria(replication_key: str, start: datetime | None, end: datetime) -> list[dict]:
+    """`start <= key < end` at second precision, as Zoho rejects milliseconds."""
+    leaves = [{"api_name": replication_key, "comparator": "less_than", "value": _zoho_time(end)}]
+    if start is not None:
+        leaves.insert(
+            0,
+            {
+                "api_name": replication_key,
+                "comparator": "greater_equal",
+                "value": _zoho_time(start),
+            },
+        )
+    return leaves
+
+
+def combine_criteria(leaves: Sequence[Mapping[str, Any]], user: Mapping[str, Any] | None) -> Any:
+    """AND the window with the user's criteria; None when there is nothing to filter on."""
+    parts: list[Mapping[str, Any]] = [*leaves]
+    if user:
+        parts.append(user)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return {"group_operator": "and", "group": parts}
+
+
+def count_criteria(criteria: Any) -> int:
+    """Leaves in a criteria tree, the unit of Zoho's 25-criteria limit."""
+    if not isinstance(criteria, Mapping):
+        return 0
+    if "group" in criteria:
+        return sum(count_criteria(c) for c in criteria.get("group") or [])
+    return 1
+
+
+def shape_criteria(criteria: Any, version: ApiVersion) -> Any:
+    """Render leaves as v2 `api_name` or v2.1+ `field: {api_name}`, accepting either as input."""
+    if not isinstance(criteria, Mapping):
+        return criteria
+    if "group" in criteria:
+        return {
+            "group_operator": str(criteria.get("group_operator", "and")).lower(),
+            "group": [shape_criteria(c, version) for c in criteria["group"]],
+        }
+    api_name = criteria.get("api_name") or (criteria.get("field") or {}).get("api_name")
+    leaf: dict[str, Any] = {
+        "comparator": criteria.get("comparator"),
+        "value": criteria.get("value"),
+    }
+    if version.module_as_object:
+        return {"field": {"api_name": api_name}, **leaf}
+    return {"api_name": api_name, **leaf}
+
+
+def build_query(
+    version: ApiVersion,
+    module: str,
+    fields: Sequence[str] | None,
+    criteria: Any,
+    page: int,
+) -> dict[str, Any]:
+    """The create-job body for one page, shaped for `version`."""
+    query: dict[str, Any] = {"module": {"api_name": module} if version.module_as_object else module}
+    if fields:
+        query["fields"] = list(fields)
+    if criteria:
+        query["criteria"] = shape_criteria(criteria, version)
+    query["page"] = page
+    return {"query": query}
+
+
+def _zoho_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Polling:
+    """Poll with a growing interval so polls grow with the log of a job's duration."""
+
+    first_seconds: float = 2.0
+    max_seconds: float = 60.0
+    growth: float = 1.5
+    timeout_seconds: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What one stream asks of Bulk Read in this run."""
+
+    stream: str
+    module: str
+    fields: list[str] | None  # None: every field
+    criteria: Any  # version-neutral criteria tree or None
+    window: tuple[str | None, str] | None  # (start, end) in UTC, None for full-table streams
+    resume_job_id: str | None = None
+    resume_page: int = 1
+
+
+@dataclass
+class JobStats:
+    """What the tap learnt about one bulk read job (also the `bulk_read_jobs` audit record)."""
+
+    job_id: str
+    stream: str
+    module: str
+    page: int
+    criteria: Any
+    field_count: int
+    created_at: datetime
+    state: str = "ADDED"
+    completed_at: datetime | None = None
+    polls: int = 0
+    count: int = 0
+    more_records: bool = False
+    next_page_token: str | None = None
+    credits: int = BULK_READ_CREDITS
+    resumed: bool = False
+
+    @property
+    def seconds_to_complete(self) -> float | None:
+        if self.completed_at is None:
+            return None
+        return (self.completed_at - self.created_at).total_seconds()
+
+
+@dataclass
+class PageFile:
+    """A downloaded result ZIP waiting for the main thread."""
+
+    path: Path
+    job: JobStats
+
+    @property
+    def member(self) -> str:
+        return f"{self.job.job_id}.csv"
+
+
+@dataclass
+class _Finished:
+    error: BaseException | None = None
+
+
+class BulkReader:
+    """Creates, polls and downloads jobs for every module of a run, in background threads."""
+
+    def __init__(
+        self,
+        *,
+        client: ZohoClient,
+        version: ApiVersion,
+        polling: Polling,
+        max_concurrent_jobs: int,
+        logger: logging.Logger,
+        prefetch_pages: int = 2,
+    ) -> None:
+        self.client = client
+        self.version = version
+        self.polling = polling
+        self.logger = logger
+        self._slots = threading.BoundedSemaphore(max_concurrent_jobs)
+        self._prefetch = prefetch_pages
+        self._stop = threading.Event()
+        self._exports: dict[str, ModuleExport] = {}
+        self.jobs: list[JobStats] = []
+        self._jobs_lock = threading.Lock()
+        self._tmp = Path(tempfile.mkdtemp(prefix="tap-zoho-bulk-"))
+
+    def start(self, plans: Sequence[ExportPlan]) -> None:
+        """Submit every plan at once; job slots decide how many run at the same time."""
+        for plan in plans:
+            if plan.stream in self._exports:
+                continue
+            export = ModuleExport(self, plan)
+            self._exports[plan.stream] = export
+            export.start()
+
+    def pages(self, stream: str) -> Iterator[PageFile]:
+        """The stream's result files in page order; re-raises the worker's error in this thread."""
+        yield from self._exports[stream].pages()
+
+    def record(self, job: JobStats) -> None:
+        with self._jobs_lock:
+            self.jobs.append(job)
+
+    def close(self) -> None:
+        """Stop the workers and delete every temporary file, even after an interruption."""
+        self._stop.set()
+        for export in self._exports.values():
+            export.drain()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+    @property
+    def slots(self) -> threading.BoundedSemaphore:
+        return self._slots
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self._tmp
+
+    @property
+    def prefetch(self) -> int:
+        return self._prefetch
+
+
+class ModuleExport(threading.Thread):
+    """The page loop of one module, run in the background."""
+
+    def __init__(self, reader: BulkReader, plan: ExportPlan) -> None:
+        super().__init__(name=f"export-{plan.stream}", daemon=True)
+        self.reader = reader
+        self.plan = plan
+        self._queue: queue.Queue[PageFile | _Finished] = queue.Queue(maxsize=reader.prefetch)
+        self._log = reader.logger
+
+    def pages(self) -> Iterator[PageFile]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Finished):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+
+    def drain(self) -> None:
+        """Delete files that were downloaded but never consumed."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = self._queue.get_nowait()
+                if isinstance(item, PageFile):
+                    item.path.unlink(missing_ok=True)
+
+    def run(self) -> None:
+        try:
+            self._export()
+            self._put(_Finished())
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self._put(_Finished(exc))
+
+    def _put(self, item: PageFile | _Finished) -> None:
+        while not self.reader.stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.5)
+                return
+        if isinstance(item, PageFile):
+            item.path.unlink(missing_ok=True)
+
+    def _export(self) -> None:
+        job = self._resume() if self.plan.resume_job_id else None
+        if job is None:
+            job = self._create(build_query(*self._query_args(page=1)), page=1)
+        while True:
+            job = self._wait(job)
+            if job.resumed:
+                # Download before asking for the next page: if the interrupted run's result has
+                # expired, the whole window is exported again and no credits go to a dead token.
+                path = self._download_if_kept(job)
+                if path is None:
+                    job = self._create(build_query(*self._query_args(page=1)), page=1)
+                    continue
+                following = self._following(job)
+            else:
+                # The next page's job starts before this page downloads, so Zoho works on it
+                # while the main thread parses this one.
+                following = self._following(job)
+                path = self._download(job)
+            self._put(PageFile(path, job))
+            if following is None:
+                return
+            job = following
+
+    def _following(self, job: JobStats) -> JobStats | None:
+        if not job.more_records:
+            return None
+        return self._create(self._next_query(job), page=job.page + 1)
+
+    def _download_if_kept(self, job: JobStats) -> Path | None:
+        try:
+            return self._download(job)
+        except ZohoAPIError as exc:
+            if exc.code != "RESOURCE_NOT_FOUND":
+                raise
+            self._log.info(
+                "The result of job %s of '%s' has expired; exporting the window again.",
+                job.job_id,
+                self.plan.stream,
+            )
+            return None
+
+    def _query_args(self, page: int) -> tuple[ApiVersion, str, list[str] | None, Any, int]:
+        return (self.reader.version, self.plan.module, self.plan.fields, self.plan.criteria, page)
+
+    def _next_query(self, job: JobStats) -> dict[str, Any]:
+        if self.reader.version.uses_page_token:
+            if not job.next_page_token:
+                msg = (
+                    f"Zoho said job {job.job_id} of '{self.plan.stream}' has more records but "
+                    "gave no next_page_token; stopping rather than skipping records."
+                )
+                raise JobFailedError(msg)
+            return {"query": {"page_token": job.next_page_token}}
+        return build_query(*self._query_args(page=job.page + 1))
+
+    def _resume(self) -> JobStats | None:
+        """Pick up the job an interrupted run was reading, if Zoho still has it."""
+        job_id = self.plan.resume_job_id
+        assert job_id is not None
+        job = JobStats(
+            job_id=job_id,
+            stream=self.plan.stream,
+            module=self.plan.module,
+            page=self.plan.resume_page,
+            criteria=self.plan.criteria,
+            field_count=len(self.plan.fields or []),
+            created_at=datetime.now(UTC),
+            credits=0,
+            resumed=True,
+        )
+        try:
+            self._poll_once(job)
+        except ZohoAPIError as exc:
+            if exc.code != "RESOURCE_NOT_FOUND":
+                raise
+            self._log.info(
+                "Job %s of '%s' from the previous run is gone; exporting the window again.",
+                job_id,
+                self.plan.stream,
+            )
+            return None
+        self._log.info("Resuming job %s (page %d) of '%s'.", job_id, job.page, self.plan.stream)
+        self.reader.slots.acquire()  # released when the job is seen finished, like a new one
+        return job
+
+    def _create(self, body: Mapping[str, Any], page: int) -> JobStats:
+        self.reader.slots.acquire()
+        try:
+            answer = self.reader.client.post_json(
+                f"/crm/bulk/{self.reader.version.name}/read",
+                body,
+                kind="create",
+                stream=self.plan.stream,
+            )
+            details = answer["data"][0]["details"]
+        except BaseException:
+            self.reader.slots.release()
+            raise
+        job = JobStats(
+            job_id=str(details["id"]),
+            stream=self.plan.stream,
+            module=self.plan.module,
+            page=page,
+            criteria=self.plan.criteria,
+            field_count=len(self.plan.fields or []),
+            created_at=datetime.now(UTC),
+        )
+        self.reader.record(job)
+        self._log.info(
+            "Created bulk read job %s for '%s' page %d (%d credits so far).",
+            job.job_id,
+            self.plan.stream,
+            page,
+            self.reader.client.credits.total,
+        )
+        return job
+
+    def _wait(self, job: JobStats) -> JobStats:
+        """Poll until the job ends, releasing its slot whatever happens."""
+        polling = self.reader.polling
+        interval = polling.first_seconds
+        deadline = time.monotonic() + polling.timeout_seconds
+        try:
+            while not self._poll_once(job):
+                if time.monotonic() + interval > deadline:
+                    msg = (
+                        f"Job {job.job_id} of '{self.plan.stream}' did not finish within "
+                        f"{polling.timeout_seconds:.0f}s (last state {job.state}); raise "
+                        "job_timeout_seconds or retry later. The next run resumes this job."
+                    )
+                    raise JobFailedError(msg)
+                if self.reader.stopping.wait(interval):
+                    msg = "Export stopped before the job finished."
+                    raise JobFailedError(msg)
+                interval = min(interval * polling.growth, polling.max_seconds)
+        finally:
+            self.reader.slots.release()
+        return job
+
+    def _poll_once(self, job: JobStats) -> bool:
+        """One status call; True once the job is COMPLETED."""
+        answer = self.reader.client.get_json(
+            f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}",
+            kind="poll",
+            stream=self.plan.stream,
+        )
+        detail = answer["data"][0]
+        job.polls += 1
+        state = str(detail.get("state"))
+        if state != job.state:
+            elapsed = (datetime.now(UTC) - job.created_at).total_seconds()
+            self._log.info(
+                "Job %s of '%s': %s after %.1fs.", job.job_id, self.plan.stream, state, elapsed
+            )
+        job.state = state
+        if state not in KNOWN_STATES:
+            msg = (
+                f"Job {job.job_id} of '{self.plan.stream}' is in state '{state}', which this tap "
+                "does not know; stopping rather than guessing. Please report it."
+            )
+            raise JobFailedError(msg)
+        result = detail.get("result") or {}
+        if state == "FAILURE":
+            error = result.get("error_message") or {}
+            reason = error.get("message") if isinstance(error, Mapping) else error
+            code = error.get("code", "") if isinstance(error, Mapping) else ""
+            msg = f"Zoho bulk read job {job.job_id} of '{self.plan.stream}' failed: {code} {reason}"
+            raise JobFailedError(msg)
+        if state != "COMPLETED":
+            return False
+        job.completed_at = datetime.now(UTC)
+        job.count = int(result.get("count", 0))
+        job.more_records = bool(result.get("more_records"))
+        job.next_page_token = result.get("next_page_token")
+        job.page = int(result.get("page", job.page))
+        return True
+
+    def _download(self, job: JobStats) -> Path:
+        dest = self.reader.tmp_dir / f"{job.job_id}.zip"
+        url = f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}/result"
+        started = time.monotonic()
+        size = self.reader.client.download(url, dest, kind="download", stream=self.plan.stream)
+        self._log.info(
+            "Downloaded page %d of '%s' (%d records, %.1f MB) in %.1fs.",
+            job.page,
+            self.plan.stream,
+            job.count,
+            size / 1e6,
+            time.monotonic() - started,
+        )
+        return dest
