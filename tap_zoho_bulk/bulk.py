@@ -58,19 +58,16 @@ class ApiVersion:
         return self.major >= 7
 
 
-def window_criteria(replication_key: str, start: datetime | None, end: datetime) -> list[dict]:
+def window_criteria(
+    replication_key: str, start: datetime | None, end: datetime
+) -> list[dict[str, str]]:
     """`start <= key < end` at second precision, as Zoho rejects milliseconds."""
-    leaves = [{"api_name": replication_key, "comparator": "less_than", "value": _zoho_time(end)}]
-    if start is not None:
-        leaves.insert(
-            0,
-            {
-                "api_name": replication_key,
-                "comparator": "greater_equal",
-                "value": _zoho_time(start),
-            },
-        )
-    return leaves
+    bounds = [("greater_equal", start), ("less_than", end)]
+    return [
+        {"api_name": replication_key, "comparator": comparator, "value": _zoho_time(moment)}
+        for comparator, moment in bounds
+        if moment is not None
+    ]
 
 
 def combine_criteria(leaves: Sequence[Mapping[str, Any]], user: Mapping[str, Any] | None) -> Any:
