@@ -232,6 +232,9 @@ class BulkReader:
             self._exports[plan.stream] = export
             export.start()
 
+    def plan(self, stream: str) -> ExportPlan:
+        return self._exports[stream].plan
+
     def pages(self, stream: str) -> Iterator[PageFile]:
         """The stream's result files in page order; re-raises the worker's error in this thread."""
         yield from self._exports[stream].pages()

@@ -1,0 +1,351 @@
+"""The tap's settings: their schema, and the checks that turn bad ones into one-line errors.
+
+Everything here runs before the first bulk job is created, so a misconfiguration never costs
+credits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from singer_sdk import typing as th
+
+from tap_zoho_bulk.auth import DATA_CENTERS, ENVIRONMENTS, data_center
+from tap_zoho_bulk.errors import ConfigError
+
+API_VERSIONS = ["v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"]
+REPLICATION_KEYS = ["Created_Time", "Modified_Time"]
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "client_id",
+        th.StringType,
+        secret=True,
+        title="Client ID",
+        description="OAuth client id of a Zoho API Console self client.",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        title="Client secret",
+        description="OAuth client secret of the same client.",
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        title="Refresh token",
+        description="Refresh token with scopes ZohoCRM.bulk.read, ZohoCRM.modules.READ and "
+        "ZohoCRM.settings.READ (or the .ALL scopes).",
+    ),
+    th.Property(
+        "data_center",
+        th.StringType,
+        default="us",
+        allowed_values=list(DATA_CENTERS),
+        title="Data centre",
+        description="Where the Zoho org lives: us, eu, in, au, jp, cn, ca or sa.",
+    ),
+    th.Property(
+        "environment",
+        th.StringType,
+        default="production",
+        allowed_values=list(ENVIRONMENTS),
+        title="Environment",
+        description="Zoho org environment: production, sandbox or developer.",
+    ),
+    th.Property(
+        "accounts_url",
+        th.StringType,
+        title="Accounts URL",
+        description="Override of the data centre's accounts server (token endpoint host).",
+    ),
+    th.Property(
+        "api_domain",
+        th.StringType,
+        title="API domain",
+        description="Override of the CRM API domain; otherwise Zoho's token response decides.",
+    ),
+    th.Property(
+        "api_version",
+        th.StringType,
+        default="v8",
+        allowed_values=API_VERSIONS,
+        title="API version",
+        description="Zoho CRM API version for metadata and Bulk Read calls.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start date",
+        description="Earliest replication key value to extract on the first run (ISO 8601).",
+    ),
+    th.Property(
+        "replication_key",
+        th.StringType,
+        default="Created_Time",
+        allowed_values=REPLICATION_KEYS,
+        title="Replication key",
+        description="Created_Time extracts new records only; Modified_Time also captures updates.",
+    ),
+    th.Property(
+        "replication_keys",
+        th.ObjectType(additional_properties=th.StringType),
+        title="Replication key per module",
+        description='Per-module overrides, e.g. {"Deals": "Modified_Time"}.',
+    ),
+    th.Property(
+        "modules",
+        th.ArrayType(th.StringType),
+        title="Modules",
+        description="Module API names to expose as streams; default: every module Bulk Read "
+        "can export.",
+    ),
+    th.Property(
+        "fields",
+        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+        title="Fields per module",
+        description='Fields to request per module, e.g. {"Contacts": ["Last_Name", '
+        '"Owner.last_name"]}; dot-notation lookup columns are added to the schema. Without '
+        "it, the catalog's selection decides.",
+    ),
+    th.Property(
+        "criteria",
+        th.ObjectType(additional_properties=th.ObjectType()),
+        title="Extra criteria per module",
+        description="Zoho Bulk Read criteria per module, ANDed with the incremental window.",
+    ),
+    th.Property(
+        "max_concurrent_jobs",
+        th.IntegerType,
+        default=8,
+        title="Maximum concurrent jobs",
+        description="Bulk read jobs in flight at once across all streams.",
+    ),
+    th.Property(
+        "poll_interval_min_seconds",
+        th.NumberType,
+        default=2.0,
+        title="First poll interval",
+        description="Seconds before the first status poll; the interval then grows by half "
+        "each poll.",
+    ),
+    th.Property(
+        "poll_interval_max_seconds",
+        th.NumberType,
+        default=60.0,
+        title="Longest poll interval",
+        description="Cap on the seconds between two status polls of one job.",
+    ),
+    th.Property(
+        "job_timeout_seconds",
+        th.NumberType,
+        default=21600.0,
+        title="Job timeout",
+        description="Give up on a job that has not finished after this many seconds.",
+    ),
+    th.Property(
+        "max_credits_per_run",
+        th.IntegerType,
+        title="Credit budget per run",
+        description="Refuse to start a call that would spend more Zoho API credits in this run "
+        "(50 per bulk read job, 1 per other call).",
+    ),
+    th.Property(
+        "downloads_per_minute",
+        th.IntegerType,
+        default=10,
+        title="Downloads per minute",
+        description="Zoho allows 10 result downloads per minute; lower it when other tools "
+        "share the org.",
+    ),
+    th.Property(
+        "multiselect_separator",
+        th.StringType,
+        default=";",
+        title="Multi-select separator",
+        description="Separator of multi-select picklist values in Zoho's CSV.",
+    ),
+    th.Property(
+        "request_max_tries",
+        th.IntegerType,
+        default=8,
+        title="Request tries",
+        description="Attempts per call on 429, 5xx and connection errors.",
+    ),
+    th.Property(
+        "request_backoff_base_seconds",
+        th.NumberType,
+        default=1.0,
+        title="Backoff base",
+        description="First retry wait in seconds (exponential with jitter).",
+    ),
+    th.Property(
+        "request_backoff_max_seconds",
+        th.NumberType,
+        default=60.0,
+        title="Backoff cap",
+        description="Longest wait between two retries in seconds.",
+    ),
+    th.Property(
+        "use_simulator",
+        th.BooleanType,
+        default=False,
+        title="Use the built-in simulator",
+        description="Start the built-in Zoho CRM simulator in-process and extract from it: "
+        "no credentials needed.",
+    ),
+    th.Property(
+        "simulator_records",
+        th.IntegerType,
+        default=500,
+        title="Simulator records per module",
+        description="With use_simulator: how many records each simulated module holds.",
+    ),
+    th.Property(
+        "simulator_seed",
+        th.IntegerType,
+        default=1,
+        title="Simulator seed",
+        description="With use_simulator: seed of the simulated data.",
+    ),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom the tap talks to Zoho."""
+
+    accounts_url: str
+    api_domain: str | None
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    data_center: str
+
+
+def connection(config: Mapping[str, Any], *, logger: logging.Logger) -> Connection:
+    """Resolve hosts and credentials, starting the built-in simulator when asked to."""
+    if config.get("use_simulator"):
+        return _simulator_connection(config, logger)
+    missing = [k for k in ("client_id", "client_secret", "refresh_token") if not config.get(k)]
+    if missing:
+        msg = (
+            f"Missing {', '.join(missing)}: set Zoho OAuth credentials (see the README's 'Zoho "
+            "setup'), or use_simulator=true to try the tap without an account."
+        )
+        raise ConfigError(msg)
+    center = data_center(config.get("data_center", "us"))
+    environment = config.get("environment", "production")
+    api_domain = config.get("api_domain")
+    if not api_domain and environment != "production":
+        api_domain = center.api_domain(environment)
+    return Connection(
+        accounts_url=config.get("accounts_url") or center.accounts_url,
+        api_domain=api_domain,
+        client_id=config["client_id"],
+        client_secret=config["client_secret"],
+        refresh_token=config["refresh_token"],
+        data_center=config.get("data_center", "us"),
+    )
+
+
+def _simulator_connection(config: Mapping[str, Any], logger: logging.Logger) -> Connection:
+    from tap_zoho_bulk.simulator import Simulator  # noqa: PLC0415 - only when asked for
+
+    simulator = Simulator(
+        seed=config.get("simulator_seed", 1),
+        records=config.get("simulator_records", 500),
+    )
+    simulator.start()
+    atexit.register(simulator.stop)
+    logger.info("Extracting from the built-in Zoho CRM simulator at %s.", simulator.base_url)
+    return Connection(
+        accounts_url=simulator.accounts_url,
+        api_domain=simulator.api_domain,
+        client_id=simulator.client_id,
+        client_secret=simulator.client_secret,
+        refresh_token=simulator.refresh_token,
+        data_center="us",
+    )
+
+
+def start_date(config: Mapping[str, Any]) -> datetime | None:
+    """The configured start date as an aware UTC datetime."""
+    value = config.get("start_date")
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        msg = f"start_date '{value}' is not an ISO 8601 date or date-time (e.g. 2024-01-31)."
+        raise ConfigError(msg) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def replication_key(config: Mapping[str, Any], module: str) -> str:
+    """The module's override, else the tap-wide replication key."""
+    overrides = config.get("replication_keys") or {}
+    key = str(overrides.get(module) or config.get("replication_key") or "Created_Time")
+    if key not in REPLICATION_KEYS:
+        msg = f"replication key '{key}' for '{module}' must be one of {REPLICATION_KEYS}."
+        raise ConfigError(msg)
+    return key
+
+
+def wanted_modules(config: Mapping[str, Any], exportable: Sequence[str]) -> list[str]:
+    """The configured modules, checked against what Bulk Read can export."""
+    wanted = config.get("modules")
+    if not wanted:
+        return list(exportable)
+    unknown = [m for m in wanted if m not in exportable]
+    if unknown:
+        msg = (
+            f"Unknown or non-exportable module(s) {', '.join(unknown)}; Bulk Read can export: "
+            f"{', '.join(exportable)}."
+        )
+        raise ConfigError(msg)
+    return list(wanted)
+
+
+def module_fields(config: Mapping[str, Any], module: str) -> list[str] | None:
+    """Fields the user pinned for a module, if any."""
+    fields = (config.get("fields") or {}).get(module)
+    return list(fields) if fields else None
+
+
+def extra_columns(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Dot-notation lookup columns (e.g. Owner.last_name) the user asked for, per module."""
+    return {
+        module: [f for f in fields if "." in f]
+        for module, fields in (config.get("fields") or {}).items()
+    }
+
+
+def user_criteria(config: Mapping[str, Any], module: str) -> Mapping[str, Any] | None:
+    """Extra Zoho criteria for a module, ANDed with the incremental window."""
+    criteria = (config.get("criteria") or {}).get(module)
+    return criteria or None
+
+
+def check_start(config: Mapping[str, Any]) -> None:
+    """Validate what can be validated without calling Zoho."""
+    start_date(config)
+    if not config.get("use_simulator"):
+        data_center(config.get("data_center", "us"))
+    if config.get("max_concurrent_jobs", 8) < 1:
+        msg = "max_concurrent_jobs must be at least 1."
+        raise ConfigError(msg)
+    now = datetime.now(UTC)
+    moment = start_date(config)
+    if moment is not None and moment > now:
+        msg = f"start_date {moment.isoformat()} is in the future."
+        raise ConfigError(msg)

@@ -1,0 +1,231 @@
+"""Streams: one per Zoho CRM module, described here and fed by the tap's `BulkReader`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import Stream
+from singer_sdk.helpers._typing import TypeConformanceLevel
+
+from tap_zoho_bulk import settings
+from tap_zoho_bulk.bulk import (
+    MAX_CRITERIA,
+    MAX_FIELDS,
+    ExportPlan,
+    JobStats,
+    combine_criteria,
+    count_criteria,
+    window_criteria,
+)
+from tap_zoho_bulk.errors import ConfigError
+from tap_zoho_bulk.records import RecordReader
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_zoho_bulk.tap import TapZohoBulk
+
+JOB_STATE_KEY = "bulk_job"  # the page being emitted, so an interrupted run can resume it
+TIES_STATE_KEY = "bookmark_ids"  # ids already emitted at the bookmark's second
+
+
+class ModuleStream(Stream):
+    """A CRM module exported through Bulk Read.
+
+    Rows of a result file are in no particular order, so the bookmark (the largest replication
+    key seen, in UTC) is only promoted when the stream completes. Windows start at the bookmark
+    inclusively, because Zoho times have second precision; records already emitted at that
+    exact second are remembered by id and not emitted twice.
+    """
+
+    is_sorted = False
+    # Converters already give every property its JSON type; the SDK's conform step would only
+    # cost time (and turns the string "false" into true).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: TapZohoBulk, *, module: str, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema=schema, name=module)
+        self.module = module
+        self.primary_keys = ["Id"]
+        key = settings.replication_key(tap.config, module)
+        if key in schema.get("properties", {}):
+            self.replication_key = key
+        else:
+            self.logger.info("'%s' has no %s: syncing it full-table.", module, key)
+        self._tap_ref = tap
+
+    def selected_columns(self) -> list[str]:
+        """Selected properties in schema order, `Id` first."""
+        return [
+            name
+            for name in self.schema["properties"]
+            if name == "Id" or self.mask.get(("properties", name), True)
+        ]
+
+    def export_columns(self) -> list[str]:
+        """The columns records carry: the selection, narrowed to the user's pinned fields."""
+        columns = self.selected_columns()
+        pinned = settings.module_fields(self.config, self.module)
+        if not pinned:
+            return columns
+        unknown = [f for f in pinned if f not in self.schema["properties"]]
+        if unknown:
+            msg = f"fields for '{self.module}' names unknown field(s): {', '.join(unknown)}."
+            raise ConfigError(msg)
+        return [c for c in columns if c in pinned or c in {"Id", self.replication_key}]
+
+    def export_plan(self) -> ExportPlan:
+        """What to ask Zoho for in this run, checked against Zoho's limits first."""
+        columns = [c for c in self.export_columns() if c != "Id"]
+        fields: list[str] | None = columns
+        if len(columns) > MAX_FIELDS:
+            # Zoho exports everything past 200 fields; the reader drops what is not selected.
+            fields = None
+        window, leaves = None, []
+        resume = self.stream_state.get(JOB_STATE_KEY)
+        if self.replication_key:
+            if resume:
+                start_text, end_text = resume["window"]
+                start = _parse_utc(start_text) if start_text else None
+                end = _parse_utc(end_text)
+            else:
+                start, end = self._window_start(), self._tap_ref.run_started_at
+            leaves = window_criteria(self.replication_key, start, end)
+            window = (_utc_text(start) if start else None, _utc_text(end))
+        criteria = combine_criteria(leaves, settings.user_criteria(self.config, self.module))
+        if count_criteria(criteria) > MAX_CRITERIA:
+            msg = (
+                f"criteria for '{self.module}' has {count_criteria(criteria) - len(leaves)} "
+                f"conditions; with the {len(leaves)} of the incremental window that exceeds "
+                f"Zoho's limit of {MAX_CRITERIA}."
+            )
+            raise ConfigError(msg)
+        return ExportPlan(
+            stream=self.name,
+            module=self.module,
+            fields=fields,
+            criteria=criteria,
+            window=window,
+            resume_job_id=resume["job_id"] if resume else None,
+            resume_page=int(resume["page"]) if resume else 1,
+        )
+
+    def _window_start(self) -> datetime | None:
+        """The bookmark of the same replication key, else start_date, whichever is later."""
+        floor = settings.start_date(self.config)
+        state = self.stream_state
+        value = state.get("replication_key_value")
+        if value and state.get("replication_key") not in {None, self.replication_key}:
+            self.logger.warning(
+                "State bookmark of '%s' is on %s, not %s: starting from start_date.",
+                self.name,
+                state.get("replication_key"),
+                self.replication_key,
+            )
+            value = None
+        bookmark = _parse_utc(value) if value else None
+        if bookmark is None or (floor is not None and floor > bookmark):
+            return floor
+        return bookmark
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Emit the records of each downloaded page, deleting each file once read."""
+        reader = self._tap_ref.bulk_reader()
+        parser = RecordReader(
+            {"type": "object", "properties": _pick(self.schema, self.export_columns())},
+            known_columns=list(self.schema["properties"]),
+            multiselect_separator=self.config.get("multiselect_separator", ";"),
+            logger=self.logger,
+        )
+        ties = _Ties.from_state(self.stream_state, self.replication_key)
+        for page in reader.pages(self.name):
+            self._remember(page.job)
+            try:
+                yield from ties.filter(parser.read_zip(page.path, expected_member=page.member))
+            finally:
+                page.path.unlink(missing_ok=True)
+            self.logger.info(
+                "'%s' page %d: %d records (job %s, %d polls).",
+                self.name,
+                page.job.page,
+                page.job.count,
+                page.job.job_id,
+                page.job.polls,
+            )
+        self.stream_state.pop(JOB_STATE_KEY, None)
+        ties.save(self.stream_state)
+        credits = self._tap_ref.client.credits
+        self.logger.info(
+            "'%s' done: %d credits for this stream, %d in this run.",
+            self.name,
+            credits.by_stream.get(self.name, 0),
+            credits.total,
+        )
+
+    def _remember(self, job: JobStats) -> None:
+        """Put the page being emitted into STATE before its first record."""
+        window = self._tap_ref.bulk_reader().plan(self.name).window
+        self.stream_state[JOB_STATE_KEY] = {
+            "job_id": job.job_id,
+            "page": job.page,
+            "window": list(window) if window else None,
+        }
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+
+class _Ties:
+    """Records sharing the bookmark's second: skip those already emitted, remember the new max."""
+
+    def __init__(self, key: str | None, bookmark: str | None, emitted: set[str]) -> None:
+        self.key = key
+        self.bookmark = bookmark
+        self.emitted = emitted
+        self.max_value: str | None = None
+        self.max_ids: set[str] = set()
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], key: str | None) -> _Ties:
+        same_key = state.get("replication_key") == key
+        bookmark = state.get("replication_key_value") if same_key else None
+        return cls(key, bookmark, set(state.get(TIES_STATE_KEY, [])) if bookmark else set())
+
+    def filter(self, records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        key = self.key
+        if key is None:
+            yield from records
+            return
+        bookmark, emitted = self.bookmark, self.emitted
+        for record in records:
+            value = record[key]
+            if value == bookmark and record["Id"] in emitted:
+                continue
+            if value is not None and (self.max_value is None or value >= self.max_value):
+                if value != self.max_value:
+                    self.max_value, self.max_ids = value, set()
+                self.max_ids.add(record["Id"])
+            yield record
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.key is None:
+            return
+        if self.max_value is None or (self.bookmark and self.max_value < self.bookmark):
+            return
+        ids = self.max_ids | self.emitted if self.max_value == self.bookmark else self.max_ids
+        state[TIES_STATE_KEY] = sorted(ids)
+
+
+def _pick(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    properties = schema["properties"]
+    return {name: properties[name] for name in names}
+
+
+def _parse_utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
