@@ -17,8 +17,8 @@ from tap_zoho_bulk import settings
 from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.bulk import ApiVersion, BulkReader, Polling
 from tap_zoho_bulk.client import CreditLedger, ZohoClient
-from tap_zoho_bulk.errors import ZohoAPIError, ZohoTapError
-from tap_zoho_bulk.schema import module_schema
+from tap_zoho_bulk.errors import ConfigError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.schema import module_schema, property_schema
 from tap_zoho_bulk.streams import ModuleStream
 
 # Modules Zoho lists as api_supported that Bulk Read refuses (reference §7).
@@ -35,6 +35,9 @@ UNEXPORTABLE_MODULES = frozenset(
         "Locking_Information__s",
     }
 )
+
+
+LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
 
 
 class TapZohoBulk(Tap):
@@ -100,6 +103,8 @@ class TapZohoBulk(Tap):
             streams = [
                 s for s in self.streams.values() if isinstance(s, ModuleStream) and s.selected
             ]
+            if self.input_catalog is not None:
+                self._check_catalog_fields(streams)
             plans = [s.export_plan() for s in streams]  # validates all before spending credits
             reader = BulkReader(
                 client=self.client,
@@ -116,6 +121,34 @@ class TapZohoBulk(Tap):
             reader.start(plans)
             self._reader = reader
         return self._reader
+
+    def _check_catalog_fields(self, streams: Sequence[ModuleStream]) -> None:
+        """A catalog may predate a field's deletion in Zoho: fail before any job, not after."""
+        for stream in streams:
+            fields = self._module_fields(stream.module) or []
+            known = {"Id"} | {f["api_name"] for f in fields if property_schema(f) is not None}
+            lookups = {f["api_name"] for f in fields if f.get("data_type") in LOOKUP_TYPES}
+            unknown = [
+                column
+                for column in stream.export_columns()
+                if column not in known and column.split(".", 1)[0] not in lookups
+            ]
+            if unknown:
+                msg = (
+                    f"The catalog selects {', '.join(unknown)} in '{stream.name}', which Zoho "
+                    "does not have or cannot bulk-export; re-run discovery."
+                )
+                raise ConfigError(msg)
+
+    def _module_fields(self, module: str) -> list[dict[str, Any]] | None:
+        """A module's field metadata; None when Zoho has none to give (HTTP 204)."""
+        answer = self.client.get_json(
+            f"/crm/{self.api_version.name}/settings/fields",
+            kind="fields",
+            stream=module,
+            params={"module": module},
+        )
+        return list(answer.get("fields") or []) if answer else None
 
     def discover_streams(self) -> Sequence[Stream]:
         """Streams from the input catalog when there is one, else from Zoho's metadata APIs."""
@@ -164,5 +197,5 @@ class TapZohoBulk(Tap):
         try:
             super().invoke(*args, **kwargs)
         except ZohoTapError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            cls.logger.error("%s", exc)
             sys.exit(1)
