@@ -59,7 +59,9 @@ def test_every_value_has_its_json_type(sim: Simulator) -> None:
     ]
     assert booleans, "the Leads fixture must have boolean fields"
     seen = Counter(record[c] for record in result.records["Leads"] for c in booleans)
-    assert seen[False] > 0 and seen[True] > 0 and seen[None] > 0
+    assert seen[False] > 0
+    assert seen[True] > 0
+    assert seen[None] > 0
 
 
 def test_pages_are_all_read(sim: Simulator) -> None:
@@ -120,7 +122,7 @@ def test_bookmark_is_utc_max_and_window_is_second_precise(sim: Simulator) -> Non
     assert bookmark["replication_key_value"] == max(emitted)
     assert bookmark["replication_key_value"].endswith("+00:00")
     assert "bulk_job" not in bookmark
-    created = [j for j in sim.stats()["jobs"] if j["module"] == "Leads"][0]
+    created = next(j for j in sim.stats()["jobs"] if j["module"] == "Leads")
     leaves = created["criteria"]["group"]
     assert [leaf["comparator"] for leaf in leaves] == ["less_than"]
     assert "." not in leaves[0]["value"]  # no milliseconds
@@ -146,9 +148,11 @@ def test_interrupted_run_resumes_the_same_job(sim: Simulator) -> None:
 
 
 def test_failed_job_stops_with_zoho_reason() -> None:
-    with run_simulator(seed=1, records=20, failing_modules=("Deals",), job_seconds=0.0) as sim:
-        with pytest.raises(JobFailedError, match=r"Deals.*failed.*INTERNAL_SERVER_ERROR"):
-            sync(config_for(sim, modules=["Accounts", "Deals"]))
+    with (
+        run_simulator(seed=1, records=20, failing_modules=("Deals",), job_seconds=0.0) as sim,
+        pytest.raises(JobFailedError, match=r"Deals.*failed.*INTERNAL_SERVER_ERROR"),
+    ):
+        sync(config_for(sim, modules=["Accounts", "Deals"]))
 
 
 def test_slow_jobs_pass_through_every_state() -> None:
