@@ -1,0 +1,750 @@
+"""The HTTP face of the simulator: routing, auth, credits, faults, and a keep-alive transport.
+
+`ZohoApp` turns a parsed `Request` into a `Response` (no sockets involved), in the order Zoho's
+gateway appears to apply its checks: unknown path (404, no auth), wrong method (400, no auth),
+then the injected faults, then authentication and scopes, then the endpoint itself. The transport
+(`_Handler`) only reads bodies, streams responses with an exact Content-Length so keep-alive
+clients work, and carries out the transport-level faults (socket reset, truncated body).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from .bulk_write import ORG_ID, BulkWrites
+from .data import Dataset
+from .faults import Fault, FaultRegistry, FaultSpecError
+from .jobs import ApiError, ApiVersion, BulkReads, Clock, format_time
+from .oauth import (
+    THROTTLED_BODY,
+    AccessToken,
+    TokenStore,
+    bulk_read_scope_ok,
+    bulk_write_scope_ok,
+    module_read_scope_ok,
+    settings_scope_ok,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+CREATE_JOB_CREDITS = 50
+_GATEWAY_JSON = "application/json;charset=utf-8"
+_NOT_FOUND_PATH = ApiError(
+    404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one"
+)
+_BAD_METHOD = ApiError(
+    400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+)
+_SCOPE_MISMATCH = ApiError(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+_AUTH_ERRORS = {
+    "AUTHENTICATION_FAILURE": ApiError(401, "AUTHENTICATION_FAILURE", "Authentication failed"),
+    "INVALID_TOKEN": ApiError(401, "INVALID_TOKEN", "invalid oauth token"),
+}
+_INTERNAL_ERROR = ApiError(500, "INTERNAL_ERROR", "Internal Server Error")
+_FAULT_ERRORS = {
+    429: ApiError(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again after some time."),
+    500: _INTERNAL_ERROR,
+}
+_GATEWAY_PAGES = {502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the transport hands the application: method, path, first value per query key."""
+
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] | Message = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class Response:
+    """A reply; `file` is streamed from disk instead of `body` (result ZIPs can be large)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    file: Path | None = None
+    error_code: str | None = None
+    delivery: str = "normal"
+
+
+def json_response(status: int, payload: object, content_type: str = "application/json") -> Response:
+    """Serialise a JSON reply."""
+    return Response(status, json.dumps(payload).encode(), content_type)
+
+
+def error_response(error: ApiError, *, gateway: bool = False) -> Response:
+    """Zoho's error envelope; gateway errors carry the charset-suffixed content type (seed 000)."""
+    response = json_response(
+        error.status, error.body(), _GATEWAY_JSON if gateway else "application/json"
+    )
+    response.error_code = error.code
+    return response
+
+
+Handler = Callable[[Request, Mapping[str, str], AccessToken | None], Response]
+
+
+@dataclass(frozen=True)
+class _Route:
+    pattern: re.Pattern[str]
+    kind: str | None
+    methods: Mapping[str, Handler]
+    auth: bool = True
+
+
+class ZohoApp:
+    """Routes requests to Zoho's endpoints and the admin API; keeps calls, credits and errors."""
+
+    def __init__(
+        self,
+        *,
+        dataset: Dataset,
+        clock: Clock,
+        tokens: TokenStore,
+        reads: BulkReads,
+        writes: BulkWrites,
+        faults: FaultRegistry,
+        fields_no_content: frozenset[str],
+        data_lock: threading.Lock,
+    ) -> None:
+        self.dataset = dataset
+        self.clock = clock
+        self.tokens = tokens
+        self.reads = reads
+        self.writes = writes
+        self.faults = faults
+        self._fields_no_content = fields_no_content
+        self._data_lock = data_lock
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+        self.credits_used = 0
+        version = r"(?P<ver>v[0-9.]+)"
+        job = r"(?P<job>[^/]+)"
+        self._routes = [
+            self._route(r"/oauth/v2/token", "token", {"POST": self._token}, auth=False),
+            self._route(rf"/crm/{version}/settings/modules", "modules", {"GET": self._modules}),
+            self._route(
+                rf"/crm/{version}/settings/modules/(?P<module>[^/]+)",
+                "modules",
+                {"GET": self._module},
+            ),
+            self._route(rf"/crm/{version}/settings/fields", "fields", {"GET": self._fields}),
+            self._route(rf"/crm/bulk/{version}/read", "create", {"POST": self._create}),
+            self._route(rf"/crm/bulk/{version}/read/{job}", "poll", {"GET": self._poll}),
+            self._route(
+                rf"/crm/bulk/{version}/read/{job}/result", "download", {"GET": self._download}
+            ),
+            self._route(rf"/crm/bulk/{version}/write/{job}", "write", {"GET": self._write}),
+            self._route(
+                rf"/v2/crm/{ORG_ID}/bulk-write/{job}/(?P<file>[^/]+)\.zip",
+                "write",
+                {"GET": self._write_result},
+            ),
+            self._route(r"/__simulator__/stats", None, {"GET": self._admin_stats}, auth=False),
+            self._route(r"/__simulator__/advance", None, {"POST": self._admin_advance}, auth=False),
+            self._route(r"/__simulator__/mutate", None, {"POST": self._admin_mutate}, auth=False),
+            self._route(
+                r"/__simulator__/faults",
+                None,
+                {
+                    "GET": self._admin_faults,
+                    "POST": self._admin_add_faults,
+                    "DELETE": self._admin_clear_faults,
+                },
+                auth=False,
+            ),
+            self._route(
+                r"/__simulator__/expire-tokens",
+                None,
+                {"POST": self._admin_expire_tokens},
+                auth=False,
+            ),
+            self._route(
+                r"/__simulator__/expire-page-tokens",
+                None,
+                {"POST": self._admin_expire_page_tokens},
+                auth=False,
+            ),
+        ]
+
+    @staticmethod
+    def _route(
+        pattern: str, kind: str | None, methods: Mapping[str, Handler], *, auth: bool = True
+    ) -> _Route:
+        return _Route(re.compile(pattern), kind, methods, auth)
+
+    # -- pipeline -------------------------------------------------------------------------
+
+    def respond(self, request: Request) -> Response:
+        """The whole request pipeline: routing, faults, auth, endpoint, credits, bookkeeping."""
+        response = self._respond(request)
+        if response.error_code is not None:
+            with self._lock:
+                self._errors[response.error_code] += 1
+        return response
+
+    def _respond(self, request: Request) -> Response:
+        route, params = self._match(request.path)
+        if route is None:
+            return error_response(_NOT_FOUND_PATH, gateway=True)
+        handler = route.methods.get(request.method)
+        if handler is None:
+            return error_response(_BAD_METHOD, gateway=True)
+        if route.kind is None:
+            return handler(request, params, None)
+        with self._lock:
+            self._calls[route.kind] += 1
+        delivery = "normal"
+        refusal: Fault | None = None
+        for fault in self.faults.draw(route.kind):
+            if fault.action == "slow":
+                time.sleep(fault.delay)
+            elif fault.action == "expire-token":
+                self.tokens.expire_all()
+            elif fault.action == "expire-page-token":
+                self.reads.expire_page_tokens()
+            elif fault.action in ("reset", "truncate"):
+                delivery = fault.action
+            elif refusal is None:
+                refusal = fault
+        if refusal is not None:
+            response = self._fault_response(refusal)
+        else:
+            response = self._serve(route, handler, request, params)
+        response.delivery = delivery
+        return response
+
+    def _match(self, path: str) -> tuple[_Route | None, dict[str, str]]:
+        for route in self._routes:
+            match = route.pattern.fullmatch(path)
+            if match is None:
+                continue
+            params = match.groupdict()
+            if "ver" in params and ApiVersion.parse(params["ver"]) is None:
+                continue
+            return route, params
+        return None, {}
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> Response:
+        if fault.action == "throttle":
+            return json_response(400, THROTTLED_BODY)
+        status = int(fault.action)
+        if status in _GATEWAY_PAGES:
+            # A proxy in front of Zoho answers with HTML, not the JSON envelope: taps must cope.
+            title = _GATEWAY_PAGES[status]
+            page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+            return Response(status, page.encode(), "text/html")
+        return error_response(_FAULT_ERRORS[status])
+
+    def _serve(
+        self, route: _Route, handler: Handler, request: Request, params: Mapping[str, str]
+    ) -> Response:
+        if not route.auth:
+            return handler(request, params, None)
+        token = self.tokens.authenticate(request.headers.get("Authorization"))
+        if isinstance(token, str):
+            return error_response(_AUTH_ERRORS[token])
+        response = handler(request, params, token)
+        if route.kind == "create" and response.status == 201:
+            cost = CREATE_JOB_CREDITS
+        else:
+            cost = 0 if response.status == 429 else 1
+        with self._lock:
+            self.credits_used += cost
+        response.headers.append(
+            ("X-ACCESSTOKEN-RESET", format_time(token.expires_at, self.reads.settings.tz))
+        )
+        return response
+
+    # -- OAuth ----------------------------------------------------------------------------
+
+    def _token(
+        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        values = dict(request.query)
+        if request.body:
+            form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+            values |= {key: items[0] for key, items in form.items()}
+        return json_response(200, self.tokens.exchange(values))
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def _modules(
+        self, _request: Request, _params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        if not settings_scope_ok(token.grant.scopes, "modules"):
+            return error_response(_SCOPE_MISMATCH)
+        return json_response(
+            200, {"modules": [m.metadata() for m in self.dataset.modules.values()]}
+        )
+
+    def _module(
+        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        if not settings_scope_ok(token.grant.scopes, "modules"):
+            return error_response(_SCOPE_MISMATCH)
+        module = self.dataset.modules.get(params["module"])
+        if module is None:
+            return error_response(_invalid_module())
+        return json_response(200, {"modules": [module.metadata()]})
+
+    def _fields(
+        self, request: Request, _params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        if not settings_scope_ok(token.grant.scopes, "fields"):
+            return error_response(_SCOPE_MISMATCH)
+        name = request.query.get("module")
+        if not name:
+            return error_response(
+                ApiError(
+                    400,
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    {"param_name": "module"},
+                )
+            )
+        module = self.dataset.modules.get(name)
+        if module is None:
+            return error_response(_invalid_module())
+        if module.fields_no_content or name in self._fields_no_content:
+            return Response(204, content_type=None)
+        wanted = request.query.get("type", "used")
+        fields = [f.metadata() for f in module.fields]
+        if wanted != "all":
+            fields = [f for f in fields if f.get("type", "used") == wanted]
+        return json_response(200, {"fields": fields})
+
+    # -- bulk read ------------------------------------------------------------------------
+
+    def _create(
+        self, request: Request, params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        version = _version(params)
+        scopes = token.grant.scopes
+        if not bulk_read_scope_ok(scopes):
+            return error_response(_SCOPE_MISMATCH)
+        body = _json_body(request)
+        if isinstance(body, ApiError):
+            return error_response(body)
+        parsed = self.reads.parse(version, body, token.grant.user)
+        if isinstance(parsed, ApiError):
+            return error_response(parsed)
+        if not self._module_scope_ok(scopes, parsed.module):
+            return error_response(_SCOPE_MISMATCH)
+        job = self.reads.create(version, token.grant.user, parsed)
+        if isinstance(job, ApiError):
+            return error_response(job)
+        return json_response(201, self.reads.created_body(job))
+
+    def _job_access(self, job_id: str, token: AccessToken) -> ApiError | None:
+        """Scope checks shared by poll and download: bulk read, then read on the job's module."""
+        scopes = token.grant.scopes
+        if not bulk_read_scope_ok(scopes):
+            return _SCOPE_MISMATCH
+        job = self.reads.get(job_id)
+        if job is None:
+            return ApiError(
+                404,
+                "RESOURCE_NOT_FOUND",
+                "The requested resource doesn't exist.",
+                {"resource": job_id},
+            )
+        if not self._module_scope_ok(scopes, job.module.api_name):
+            return _SCOPE_MISMATCH
+        return None
+
+    def _module_scope_ok(self, scopes: tuple[str, ...], name: str) -> bool:
+        module = self.dataset.modules.get(name)
+        if module is None:  # validation reports the unknown module
+            return True
+        return module_read_scope_ok(scopes, name, custom=module.generated_type == "custom")
+
+    def _poll(
+        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        denied = self._job_access(params["job"], token)
+        if denied is not None:
+            return error_response(denied)
+        job = self.reads.get(params["job"])
+        assert job is not None
+        return json_response(200, {"data": [self.reads.render(job, _version(params))]})
+
+    def _download(
+        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        job_id = params["job"]
+        denied = self._job_access(job_id, token)
+        if denied is not None and denied.code != "RESOURCE_NOT_FOUND":
+            return error_response(denied)
+        result = self.reads.download(job_id)
+        if isinstance(result, ApiError):
+            return error_response(result)
+        return Response(
+            200,
+            content_type="application/zip",
+            headers=[("Content-Disposition", f'attachment; filename="{job_id}.zip"')],
+            file=result,
+        )
+
+    # -- bulk write -----------------------------------------------------------------------
+
+    def _write(
+        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        if not bulk_write_scope_ok(token.grant.scopes):
+            return error_response(_SCOPE_MISMATCH)
+        job = self.writes.render(params["job"], _version(params))
+        if isinstance(job, ApiError):
+            return error_response(job)
+        return json_response(200, job)
+
+    def _write_result(
+        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+    ) -> Response:
+        assert token is not None
+        if not bulk_write_scope_ok(token.grant.scopes):
+            return error_response(_SCOPE_MISMATCH)
+        if params["file"] != params["job"]:
+            return error_response(_NOT_FOUND_PATH, gateway=True)
+        content = self.writes.result_zip(params["job"])
+        if isinstance(content, ApiError):
+            return error_response(content)
+        disposition = f'attachment; filename="{params["job"]}.zip"'
+        return Response(200, content, "application/zip", [("Content-Disposition", disposition)])
+
+    # -- admin ----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, object]:
+        """Everything a test or a curious user may want to assert on."""
+        described = self.faults.describe()
+        with self._lock:
+            calls = dict(self._calls)
+            errors = dict(self._errors)
+            credits_used = self.credits_used
+        return {
+            "now": format_time(self.clock.now(), self.reads.settings.tz),
+            "clock_offset_seconds": self.clock.offset,
+            "credits_used": credits_used,
+            "calls": calls,
+            "token_requests": calls.get("token", 0),
+            "tokens_issued": self.tokens.issued,
+            "errors": errors,
+            "jobs": self.reads.describe(),
+            "jobs_in_flight": self.reads.in_flight(),
+            "downloads": {
+                "served": self.reads.downloads_served,
+                "refused": self.reads.downloads_refused,
+            },
+            "faults": described,
+            "faults_fired": self.faults.fired_counts(),
+            "bulk_write_jobs": self.writes.ids(),
+        }
+
+    def mutate(
+        self, *, add: Mapping[str, int] | int = 0, modify: Mapping[str, int] | int = 0
+    ) -> dict[str, dict[str, int]]:
+        """Change the data; stamped with real UTC now because taps window on their own clock."""
+        with self._data_lock:
+            return self.dataset.mutate(now=datetime.now(UTC), add=add, modify=modify)
+
+    def _admin_stats(
+        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        return json_response(200, self.stats())
+
+    def _admin_advance(
+        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        payload = _admin_json(request)
+        seconds = payload.get("seconds") if isinstance(payload, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return json_response(400, {"error": 'body must be {"seconds": <non-negative number>}'})
+        offset = self.clock.advance(float(seconds))
+        self.reads.sweep()
+        return json_response(
+            200,
+            {
+                "clock_offset_seconds": offset,
+                "now": format_time(self.clock.now(), self.reads.settings.tz),
+            },
+        )
+
+    def _admin_mutate(
+        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        payload = _admin_json(request)
+        if not isinstance(payload, dict):
+            return json_response(400, {"error": 'body must be {"add": ..., "modify": ...}'})
+        add, modify = payload.get("add", 0), payload.get("modify", 0)
+        if not (_is_count(add) and _is_count(modify)):
+            return json_response(400, {"error": "add/modify must be a count or {module: count}"})
+        try:
+            return json_response(200, self.mutate(add=add, modify=modify))
+        except (KeyError, ValueError) as exc:
+            return json_response(400, {"error": str(exc)})
+
+    def _admin_faults(
+        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        return json_response(200, self.faults.describe())
+
+    def _admin_add_faults(
+        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        payload = _admin_json(request)
+        specs: object = None
+        if isinstance(payload, dict):
+            specs = payload.get("specs", [payload["spec"]] if "spec" in payload else None)
+        elif isinstance(payload, list):
+            specs = payload
+        if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+            return json_response(
+                400, {"error": 'body must be {"spec": SPEC} or {"specs": [SPEC, ...]}'}
+            )
+        try:
+            for spec in specs:
+                self.faults.add(spec)
+        except FaultSpecError as exc:
+            return json_response(400, {"error": str(exc)})
+        return json_response(200, self.faults.describe())
+
+    def _admin_clear_faults(
+        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        self.faults.clear()
+        return json_response(200, self.faults.describe())
+
+    def _admin_expire_tokens(
+        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        return json_response(200, {"expired": self.tokens.expire_all()})
+
+    def _admin_expire_page_tokens(
+        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
+    ) -> Response:
+        return json_response(200, {"expired": self.reads.expire_page_tokens()})
+
+
+def _version(params: Mapping[str, str]) -> ApiVersion:
+    version = ApiVersion.parse(params["ver"])
+    assert version is not None  # routing only matches known versions
+    return version
+
+
+def _invalid_module() -> ApiError:
+    # Zoho's OAS gives {"resource_path_index": 0} for a bad module in the path; no sample was found
+    # for the `module` query parameter of settings/fields, so the same envelope is used there.
+    return ApiError(
+        400,
+        "INVALID_MODULE",
+        "the module name given seems to be invalid",
+        {"resource_path_index": 0},
+    )
+
+
+def _json_body(request: Request) -> object:
+    """The create-job body, or the error Zoho gives for a wrong content type or bad JSON."""
+    if "application/json" not in str(request.headers.get("Content-Type") or "").lower():
+        return ApiError(
+            415, "MEDIA_TYPE_NOT_SUPPORTED", "Media type is not supported.", ["application/json"]
+        )
+    if not request.body.strip():
+        return ApiError(400, "REQUEST_BODY_IS_EMPTY", "request body is empty")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return ApiError(400, "REQUEST_BODY_NOT_SUPPORTED", "request body contains invalid format")
+
+
+def _admin_json(request: Request) -> object:
+    try:
+        return json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+
+
+def _is_count(value: object) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_count(v) for k, v in value.items())
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# -- transport ------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: parse requests, ask the app, write replies; keep-alive by default."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "ZGS"
+    sys_version = ""
+    server: SimulatorHTTPServer
+
+    def version_string(self) -> str:
+        """Zoho's gateway calls itself ZGS."""
+        return self.server_version
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without NODELAY a keep-alive client
+        # waits for the delayed ACK on every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # Every method reaches the router, so unknown ones get Zoho's INVALID_REQUEST_METHOD
+        # rather than http.server's 501.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        split = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        request = Request(self.command, split.path, query, self.headers, body)
+        try:
+            response = self.server.app.respond(request)
+        except Exception:
+            log.exception("simulator error on %s %s", self.command, split.path)
+            response = error_response(_INTERNAL_ERROR)
+        self._send(response, split.path)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, response: Response, path: str) -> None:
+        size = response.file.stat().st_size if response.file is not None else len(response.body)
+        limit = size // 2 if response.delivery in ("reset", "truncate") else size
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if response.status != 204:
+            announced = limit if response.delivery == "truncate" else size
+            self.send_header("Content-Length", str(announced))
+        self.end_headers()
+        if self.server.verbose:
+            print(f"{self.command} {path} {response.status}", file=sys.stderr, flush=True)
+        try:
+            if self.command != "HEAD" and response.status != 204:
+                self._write_body(response, limit)
+        except OSError:
+            self.close_connection = True
+            return
+        if response.delivery == "reset":
+            self._reset()
+
+    def _write_body(self, response: Response, limit: int) -> None:
+        if response.file is None:
+            self.wfile.write(response.body[:limit])
+            return
+        with response.file.open("rb") as source:
+            remaining = limit
+            while remaining > 0:
+                chunk = source.read(min(CHUNK, remaining))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                remaining -= len(chunk)
+
+    def _reset(self) -> None:
+        """Abort the connection with a TCP reset, mid-body, as a dropped download looks."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()
+        self.connection.close()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: request lines may carry client secrets and refresh tokens in the query."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Logging happens in `_send`, without the query string."""
+
+
+class SimulatorHTTPServer(ThreadingHTTPServer):
+    """Threading server that knows its open connections, so stop() can close idle keep-alives."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], *, ipv6: bool, verbose: bool = False) -> None:
+        self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        self.app: ZohoApp
+        self.verbose = verbose
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (slow without DNS); nothing here needs it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def track(self, connection: socket.socket, *, add: bool) -> None:
+        """Remember (or forget) a live connection."""
+        with self._connections_lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Shut down every live connection so handler threads blocked on keep-alive exit."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
