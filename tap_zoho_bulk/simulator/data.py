@@ -1,0 +1,824 @@
+"""Deterministic CRM records that cost no memory, change over time, and stream out as Bulk CSV.
+
+Record i of module m is never stored. Its values come from per-field *pools* of typed values (and
+their pre-rendered CSV cells) drawn once from (seed, m): fields are split into groups of up to
+`GROUP_WIDTH`, and a record picks one entry per group by cheap arithmetic on a 32-bit hash of
+(seed, m, i). Only what must be unique per record is computed per record: `Id`, autonumbers,
+`Created_Time` and `Modified_Time` (whose offsets vary, so text order is not time order).
+
+Work happens column-wise over batches of indices (`_Batch`), because a list comprehension per
+column is several times faster in CPython than interpreting a row plan per record; criteria are
+compiled to per-pool-entry truth tables and evaluated the same way.
+
+Change over time is recorded, not materialised: `mutate` appends add-batches (index ranges with a
+creation interval) and per-record change lists (epoch, new Modified_Time, variant), so memory is
+O(number of mutations). A `Snapshot` is an epoch; reading at a snapshot ignores later mutations.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import operator
+import random
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import reduce
+from itertools import compress, islice
+from types import MappingProxyType
+from typing import BinaryIO, NamedTuple, TypeVar
+
+from . import criteria as crit
+from .catalog import ORG_PREFIX, USERS, Field, Module, default_modules, resolve_path
+from .criteria import QueryError, error
+from .export import LINE_END, DateTimeText, quote, render, zipped_csv
+from .values import (
+    OTHER_OFFSETS,
+    TWO_YEARS,
+    PoolContext,
+    aware,
+    draw_pool,
+    offset_seconds,
+    offset_text,
+)
+
+__all__ = ["Dataset", "PageInfo", "QueryError", "Snapshot"]
+
+GROUP_WIDTH = 8
+"""Fields sharing one pool index; a record's values within a group move together."""
+BATCH = 4096
+"""Records handled per column pass; bounds memory per request to a few MB."""
+MAX_FIELDS = 200
+"""More requested fields than this and Zoho exports all fields (reference §7)."""
+SMALL_MODULES: Mapping[str, int] = {"Visit_Logs": 10}
+"""Modules that default to `records // divisor` records."""
+
+_M32 = 0xFFFFFFFF
+_USERS_BY_ID = {u.id: u for u in USERS}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A fixed view of the data: what a job sees however the data changes afterwards."""
+
+    epoch: int
+    as_of: datetime
+    """The simulated time of the last mutation included (construction time at first)."""
+    counts: Mapping[str, int] = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    count: int
+    more_records: bool
+
+
+class _Added(NamedTuple):
+    epoch: int
+    first: int
+    size: int
+    after: int  # records are created in (after, until]
+    until: int
+
+
+class _Change(NamedTuple):
+    epoch: int
+    modified: int
+    variant: int
+
+
+def _prime_at_least(n: int) -> int:
+    while any(n % d == 0 for d in range(2, int(n**0.5) + 1)):
+        n += 1
+    return n
+
+
+def _stable(*parts: object) -> int:
+    """A 32-bit number fixed by `parts` across runs and Python versions (unlike hash())."""
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+class _Model:
+    """One module's generator: pools, record hashing, and the module's mutation history."""
+
+    def __init__(self, dataset: Dataset, module: Module, position: int) -> None:
+        self.module = module
+        self.name = module.api_name
+        self.base = dataset.base_counts[module.api_name]
+        self.id_base = _id_base(position)
+        self.salt = _stable(dataset.seed, module.api_name)
+        self.now = dataset.start
+        self.offsets = dataset.offsets
+        self.added: list[_Added] = []
+        self.changes: dict[int, tuple[_Change, ...]] = {}
+        self.changed: list[int] = []  # sorted keys of `changes`, for range queries
+
+        computed = {"id", "Created_Time", "Modified_Time"}
+        pooled = [
+            f
+            for f in (*module.fields, *module.properties)
+            if f.bulk_exportable
+            and f.data_type != "autonumber"
+            and not (f.api_name in computed and f.data_type in {"datetime", "bigint"})
+        ]
+        self.fields = {f.api_name: f for f in (*module.fields, *module.properties)}
+        self.group_of: dict[str, int] = {}
+        self.sizes: list[int] = []
+        self.strides: list[int] = []
+        self.values: dict[str, list[object]] = {}
+        self.cells: dict[str, list[str]] = {}
+        ctx = PoolContext(dataset.start, dataset.offsets, dataset.lookup_drawers())
+        for g in range(0, len(pooled), GROUP_WIDTH):
+            number = g // GROUP_WIDTH
+            size = _prime_at_least(1000 + 37 * number)
+            self.sizes.append(size)
+            self.strides.append(2654435761 + 2 * _stable(self.salt, number))
+            for f in pooled[g : g + GROUP_WIDTH]:
+                rng = random.Random(f"{dataset.seed}/{self.name}/{f.api_name}")
+                pool = draw_pool(f, rng, size, ctx)
+                self.group_of[f.api_name] = number
+                self.values[f.api_name] = pool
+                self.cells[f.api_name] = [render(v, dataset.separator) for v in pool]
+
+    def record_id(self, index: int) -> str:
+        return str(self.id_base + index)
+
+    def index_of(self, record_id: object) -> int:
+        return int(str(record_id)) - self.id_base
+
+    def count(self, epoch: int) -> int:
+        return self.base + sum(a.size for a in self.added if a.epoch <= epoch)
+
+    def kind(self, api_name: str) -> str:
+        """Where a field's values come from: "id", "auto", "created", "modified" or "pool"."""
+        if api_name == "id":
+            return "id"
+        if api_name in self.group_of:
+            return "pool"
+        f = self.fields[api_name]
+        if f.data_type == "autonumber":
+            return "auto"
+        return "created" if api_name == "Created_Time" else "modified"
+
+
+def _id_base(position: int) -> int:
+    """Record ids: org prefix, 2-digit module code, 10-digit index (19 digits in all)."""
+    return int(ORG_PREFIX) * 10**12 + (10 + position) * 10**10 + 1
+
+
+class _Batch:
+    """Per-record state of records [start, stop) at one snapshot, computed column by column.
+
+    Columns are computed on first use and cached, so a criteria scan on Modified_Time never
+    touches the pools and a page without time columns never formats a time.
+    """
+
+    def __init__(self, model: _Model, start: int, stop: int, epoch: int) -> None:
+        self.model = model
+        self.start = start
+        self.stop = stop
+        self.epoch = epoch
+        self.indices = range(start, stop)
+        salt = model.salt
+        # A multiply-xorshift hash per record; walrus keeps it one comprehension (fast).
+        self.hashes = [
+            (y := (((x := ((i ^ salt) * 0x9E3779B1) & _M32) ^ (x >> 16)) * 0x85EBCA6B) & _M32)
+            ^ (y >> 13)
+            for i in self.indices
+        ]
+        self._cache: dict[object, list[int]] = {}
+        lo = bisect.bisect_left(model.changed, start)
+        hi = bisect.bisect_left(model.changed, stop)
+        self.changes: list[tuple[int, _Change]] = []
+        for index in model.changed[lo:hi]:
+            latest = [c for c in model.changes[index] if c.epoch <= epoch]
+            if latest:
+                self.changes.append((index, latest[-1]))
+
+    def group(self, number: int) -> list[int]:
+        """Pool entry of group `number` per record (0 = the sparse entry)."""
+        cached = self._cache.get(number)
+        if cached is not None:
+            return cached
+        span = self.model.sizes[number] - 1
+        stride = self.model.strides[number]
+        column = [
+            1 + (h + i * stride) % span if (h >> 4) & 15 else 0
+            for h, i in zip(self.hashes, self.indices)
+        ]
+        for index, change in self.changes:
+            if number in _changed_groups(change.variant, len(self.model.sizes)):
+                column[index - self.start] = 1 + _rehash(index, change.variant) % span
+        self._cache[number] = column
+        return column
+
+    def created(self) -> list[int]:
+        cached = self._cache.get("created")
+        if cached is not None:
+            return cached
+        now = self.model.now
+        column = [now - 1 - (h * 7 + i) % TWO_YEARS for h, i in zip(self.hashes, self.indices)]
+        if self.stop > self.model.base:
+            for index in range(max(self.start, self.model.base), self.stop):
+                added = self._added(index)
+                h = self.hashes[index - self.start]
+                column[index - self.start] = added.after + 1 + h % (added.until - added.after)
+        self._cache["created"] = column
+        return column
+
+    def modified(self) -> list[int]:
+        cached = self._cache.get("modified")
+        if cached is not None:
+            return cached
+        now = self.model.now
+        column = [
+            c if h >> 30 == 0 else c + ((h >> 3) * 13 + i) % (now - c)
+            for h, i, c in zip(self.hashes, self.indices, self.created())
+        ]
+        if self.stop > self.model.base:
+            for index in range(max(self.start, self.model.base), self.stop):
+                until = self._added(index).until
+                at = index - self.start
+                c = self.created()[at]
+                column[at] = c + (self.hashes[at] >> 3) % (until - c + 1)
+        for index, change in self.changes:
+            column[index - self.start] = change.modified
+        self._cache["modified"] = column
+        return column
+
+    def offset(self) -> list[int]:
+        """Index into the dataset's offsets per record: 0 (its own) six times in seven."""
+        cached = self._cache.get("offset")
+        if cached is not None:
+            return cached
+        others = len(self.model.offsets) - 1
+        column = [1 + (h >> 8) % others if h % 7 == 3 else 0 for h in self.hashes]
+        self._cache["offset"] = column
+        return column
+
+    def _added(self, index: int) -> _Added:
+        added = self.model.added
+        return added[bisect.bisect_right(added, index, key=lambda a: a.first) - 1]
+
+
+def _changed_groups(variant: int, groups: int) -> tuple[int, int]:
+    """The (up to two) groups whose values a change rewrites."""
+    return variant % groups, (variant >> 8) % groups
+
+
+def _rehash(index: int, variant: int) -> int:
+    return (((index ^ variant) * 0x9E3779B1) & _M32) >> 3
+
+
+_Mask = Callable[[_Batch], list[bool]]
+_Piece = Callable[[_Batch, list[bool] | None, int], list[str]]
+"""One or more CSV columns: (batch, kept-records mask, how many) → text per kept record."""
+_T = TypeVar("_T")
+
+
+class Dataset:
+    """Deterministic, O(1)-memory CRM data: record i of module m is computed from (seed, m, i)."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        records: int = 1000,
+        per_module: Mapping[str, int] | None = None,
+        utc_offset: str = "+05:30",
+        multiselect_separator: str = ";",
+        now: datetime | None = None,
+        modules: Sequence[Module] | None = None,
+    ) -> None:
+        catalog = tuple(modules) if modules is not None else default_modules()
+        self.modules: Mapping[str, Module] = MappingProxyType({m.api_name: m for m in catalog})
+        unknown = set(per_module or {}) - set(self.modules)
+        if unknown:
+            raise ValueError(f"unknown modules in per_module: {sorted(unknown)}")
+        if records < 0 or any(n < 0 for n in (per_module or {}).values()):
+            raise ValueError("record counts must not be negative")
+        self.seed = seed
+        self.separator = multiselect_separator
+        own = offset_seconds(utc_offset)
+        self.offsets = (own, *(s for s in map(offset_seconds, OTHER_OFFSETS) if s != own))
+        self.offset_suffixes = tuple(map(offset_text, self.offsets))
+        start = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        if start.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.start = crit.epoch_of(start)
+        self.base_counts: Mapping[str, int] = {
+            m.api_name: self._default_count(m, records, per_module or {}) for m in catalog
+        }
+        self._positions = {m.api_name: n for n, m in enumerate(catalog)}
+        self._models: dict[str, _Model] = {}
+        self._lock = threading.RLock()
+        self._clock = self.start
+        self._snapshot = Snapshot(0, start, MappingProxyType(dict(self.base_counts)))
+        self._times = DateTimeText()
+        self._compiled: OrderedDict[tuple[object, ...], crit.Criteria] = OrderedDict()
+        self._boundaries: OrderedDict[tuple[object, ...], dict[int, int]] = OrderedDict()
+
+    @staticmethod
+    def _default_count(module: Module, records: int, per_module: Mapping[str, int]) -> int:
+        if module.api_name in per_module:
+            return per_module[module.api_name]
+        if not module.fields:
+            return 0
+        return records // SMALL_MODULES.get(module.api_name, 1)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The current state, frozen: later mutations do not show through it."""
+        with self._lock:
+            return self._snapshot
+
+    def record_count(self, module: str, snapshot: Snapshot | None = None) -> int:
+        return (snapshot or self.snapshot()).counts[module]
+
+    def records(self, module: str, snapshot: Snapshot | None = None) -> Iterator[dict[str, object]]:
+        """Typed oracle records for tests: {"Id": str, field api_name: value}; values are
+        None | str | int | bool | Decimal | date | aware datetime | list[str]. Includes every
+        bulk-exportable field (not the rejected ones)."""
+        snap = snapshot or self.snapshot()
+        model = self._model(module)
+        names = [f.api_name for f in self.modules[module].exportable_fields()]
+        for start in range(0, snap.counts[module], BATCH):
+            batch = _Batch(model, start, min(start + BATCH, snap.counts[module]), snap.epoch)
+            columns = [self._typed_column(batch, name) for name in names]
+            for at, index in enumerate(batch.indices):
+                record: dict[str, object] = {"Id": model.record_id(index)}
+                for name, column in zip(names, columns):
+                    record[name] = column[at]
+                yield record
+
+    def _typed_column(self, batch: _Batch, name: str) -> list[object]:
+        model = batch.model
+        kind = model.kind(name)
+        if kind == "pool":
+            values = model.values[name]
+            return [values[k] for k in batch.group(model.group_of[name])]
+        if kind == "id":
+            return [model.record_id(i) for i in batch.indices]
+        if kind == "auto":
+            prefix = model.fields[name].auto_number_prefix
+            return [f"{prefix}{i + 1}" for i in batch.indices]
+        times = batch.created() if kind == "created" else batch.modified()
+        return [aware(t, self.offsets[o]) for t, o in zip(times, batch.offset())]
+
+    def value(self, module: str, index: int, path: str, snapshot: Snapshot | None = None) -> object:
+        """The typed value of one field (dotted paths included) of record `index`."""
+        snap = snapshot or self.snapshot()
+        model = self._model(module)
+        head, dot, tail = path.partition(".")
+        current = self._typed_column(_Batch(model, index, index + 1, snap.epoch), head)[0]
+        if not dot or current is None:
+            return current
+        lookup = model.fields[head]
+        if lookup.data_type in {"ownerlookup", "userlookup"}:
+            return _USERS_BY_ID[str(current)].attribute(tail)
+        target = self._model(lookup.lookup_module or "")
+        return self.value(target.name, target.index_of(current), tail, snap)
+
+    # -- query validation ----------------------------------------------------------------------
+
+    def resolve_columns(self, module: str, fields: Sequence[str] | None) -> list[str]:
+        """Column list of the CSV *after* `Id`: the requested fields in request order, or all
+        exportable fields when `fields` is None/empty or has more than 200 entries.
+
+        Duplicates are dropped, and so is `id`, which is always the leading `Id` column.
+        """
+        if not fields or len(fields) > MAX_FIELDS:
+            return [f.api_name for f in self.modules[module].exportable_fields()]
+        return [name for name in dict.fromkeys(fields) if name != "id"]
+
+    def validate_query(
+        self,
+        module: str,
+        fields: Sequence[str] | None,
+        criteria: Mapping[str, object] | None,
+    ) -> QueryError | None:
+        """Zoho's validation of a bulk read query: module, then fields, then criteria."""
+        found = self.modules.get(module)
+        if found is None:
+            return error(
+                "MODULE_NOT_AVAILABLE", "the module name given seems to be invalid", api_name=module
+            )
+        if not (found.api_supported and found.bulk_exportable):
+            return error(
+                "MODULE_NOT_SUPPORTED", "the module is not supported for bulk read", api_name=module
+            )
+        if fields and len(fields) <= MAX_FIELDS:
+            for name in fields:
+                target = resolve_path(self.modules, found, name) if isinstance(name, str) else None
+                if target is None:
+                    return error(
+                        "FIELD_NOT_AVAILABLE", "the field is not available", api_name=str(name)
+                    )
+                if not target.bulk_exportable:
+                    return error(
+                        "FIELD_NOT_SUPPORTED",
+                        "the field is not supported for bulk read",
+                        api_name=name,
+                    )
+        if criteria:
+            parsed = self._parse(found, criteria)
+            if isinstance(parsed, QueryError):
+                return parsed
+        return None
+
+    def _parse(self, module: Module, criteria: Mapping[str, object]) -> crit.Criteria | QueryError:
+        return crit.parse(
+            criteria,
+            lambda name: resolve_path(self.modules, module, name),
+            offset=self.offsets[0],
+            separator=self.separator,
+        )
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    def count_page(
+        self,
+        *,
+        module: str,
+        criteria: Mapping[str, object] | None,
+        page: int,
+        per_page: int,
+        snapshot: Snapshot,
+    ) -> PageInfo:
+        """Same PageInfo as write_page without writing (the server fills `result` at COMPLETED)."""
+        model = self._model(module)
+        total = snapshot.counts[module]
+        skip = per_page * (page - 1)
+        mask = self._mask(model, criteria, snapshot)
+        if mask is None:
+            return PageInfo(max(0, min(per_page, total - skip)), total > skip + per_page)
+        start = self._locate(model, criteria, mask, snapshot, skip)
+        count, after = self._count_matches(model, mask, snapshot, start, per_page)
+        self._remember(model, criteria, snapshot, skip + count, after)
+        return PageInfo(count, self._any_match(model, mask, snapshot, after))
+
+    def write_page(
+        self,
+        dest: BinaryIO,
+        *,
+        job_id: str,
+        module: str,
+        columns: Sequence[str],
+        criteria: Mapping[str, object] | None,
+        page: int,
+        per_page: int,
+        snapshot: Snapshot,
+    ) -> PageInfo:
+        """Stream a ZIP holding `{job_id}.csv` (header `Id` + columns) of the matching records
+        number per_page*(page-1) .. per_page*page-1 (in index order) into dest. Never builds the
+        whole file in memory. Returns PageInfo(count=records in file, more_records=bool)."""
+        model = self._model(module)
+        total = snapshot.counts[module]
+        skip = per_page * (page - 1)
+        mask = self._mask(model, criteria, snapshot)
+        render_rows = self._renderer(model, columns, snapshot)
+        start = skip if mask is None else self._locate(model, criteria, mask, snapshot, skip)
+        written = 0
+        index = start
+        with zipped_csv(dest, f"{job_id}.csv", large=per_page > 1_000_000) as out:
+            out.write(",".join(map(quote, ("Id", *columns))) + LINE_END)
+            while written < per_page and index < total:
+                batch = _Batch(model, index, min(index + BATCH, total), snapshot.epoch)
+                keep = None if mask is None else mask(batch)
+                taken, index = _take(batch, keep, per_page - written)
+                if taken:
+                    out.write(render_rows(batch, keep, taken))
+                    written += taken
+        if mask is None:
+            return PageInfo(written, total > skip + per_page)
+        self._remember(model, criteria, snapshot, skip + written, index)
+        return PageInfo(written, self._any_match(model, mask, snapshot, index))
+
+    # -- criteria scanning ---------------------------------------------------------------------
+
+    def _mask(
+        self, model: _Model, criteria: Mapping[str, object] | None, snapshot: Snapshot
+    ) -> _Mask | None:
+        if not criteria:
+            return None
+        key = (model.name, _criteria_key(criteria), snapshot.epoch)
+        with self._lock:
+            parsed = self._compiled.get(key)
+        if parsed is None:
+            result = self._parse(model.module, criteria)
+            if isinstance(result, QueryError):
+                raise ValueError(f"invalid criteria ({result.code}); validate_query first")
+            parsed = result
+            with self._lock:
+                self._compiled[key] = parsed
+                _trim(self._compiled, 64)
+        return _Compiler(self, model, snapshot).compile(parsed)
+
+    def _count_matches(
+        self, model: _Model, mask: _Mask, snapshot: Snapshot, start: int, limit: int
+    ) -> tuple[int, int]:
+        """How many of at most `limit` matches follow `start`, and the index after the last."""
+        total = snapshot.counts[model.name]
+        found = 0
+        index = start
+        while found < limit and index < total:
+            batch = _Batch(model, index, min(index + BATCH, total), snapshot.epoch)
+            taken, index = _take(batch, mask(batch), limit - found)
+            found += taken
+        return found, index
+
+    def _any_match(self, model: _Model, mask: _Mask, snapshot: Snapshot, start: int) -> bool:
+        return self._count_matches(model, mask, snapshot, start, 1)[0] > 0
+
+    def _locate(
+        self,
+        model: _Model,
+        criteria: Mapping[str, object] | None,
+        mask: _Mask,
+        snapshot: Snapshot,
+        skip: int,
+    ) -> int:
+        """Index where the (skip+1)-th match can be searched from; resumes from known pages."""
+        key = (model.name, _criteria_key(criteria), snapshot.epoch)
+        with self._lock:
+            known = dict(self._boundaries.get(key, {0: 0}))
+        seen = max((n for n in known if n <= skip), default=0)
+        index = known.get(seen, 0)
+        if seen < skip:
+            found, index = self._count_matches(model, mask, snapshot, index, skip - seen)
+            self._remember(model, criteria, snapshot, seen + found, index)
+        return index
+
+    def _remember(
+        self,
+        model: _Model,
+        criteria: Mapping[str, object] | None,
+        snapshot: Snapshot,
+        matches: int,
+        index: int,
+    ) -> None:
+        key = (model.name, _criteria_key(criteria), snapshot.epoch)
+        with self._lock:
+            self._boundaries.setdefault(key, {0: 0})[matches] = index
+            self._boundaries.move_to_end(key)
+            _trim(self._boundaries, 256)
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def _renderer(
+        self, model: _Model, columns: Sequence[str], snapshot: Snapshot
+    ) -> Callable[[_Batch, list[bool] | None, int], str]:
+        """Rows → CSV text for these columns; consecutive columns of one group share a piece."""
+        pieces: list[_Piece] = [self._id_piece(model)]
+        run: list[list[str]] = []
+        run_group = -1
+
+        def close_run() -> None:
+            if run:
+                joined = [",".join(cells) for cells in zip(*run)]
+                pieces.append(_pool_piece(run_group, joined))
+                run.clear()
+
+        for name in columns:
+            source = self._column_source(model, name, snapshot)
+            if isinstance(source, tuple):
+                group, cells = source
+                if group != run_group:
+                    close_run()
+                    run_group = group
+                run.append(cells)
+            else:
+                close_run()
+                run_group = -1
+                pieces.append(source)
+        close_run()
+
+        def rows(batch: _Batch, keep: list[bool] | None, taken: int) -> str:
+            columns_text = [piece(batch, keep, taken) for piece in pieces]
+            return LINE_END.join(map(",".join, zip(*columns_text))) + LINE_END
+
+        return rows
+
+    def _column_source(
+        self, model: _Model, name: str, snapshot: Snapshot
+    ) -> tuple[int, list[str]] | _Piece:
+        """A pooled column as (group, cells per pool entry), or a per-record column function."""
+        head, dot, tail = name.partition(".")
+        if head not in model.fields or (model.fields[head].bulk_exportable is False):
+            raise ValueError(f"column {name!r} is not exportable from {model.name}")
+        kind = model.kind(head)
+        if dot:
+            group = model.group_of[head]
+            targets = self._dotted_values(model, head, tail, snapshot)
+            return group, [render(v, self.separator) for v in targets]
+        if kind == "pool":
+            return model.group_of[name], model.cells[name]
+        if kind == "auto":
+            prefix = model.fields[name].auto_number_prefix
+            return lambda b, keep, n: [f"{prefix}{i + 1}" for i in _pick(b.indices, keep, n)]
+        if kind == "id":
+            return self._id_piece(model)
+        which = _Batch.created if kind == "created" else _Batch.modified
+        days, clock = self._times.days, self._times.clock
+        offsets, suffixes = self.offsets, self.offset_suffixes
+
+        def time_piece(batch: _Batch, keep: list[bool] | None, n: int) -> list[str]:
+            pairs = _pick(list(zip(which(batch), batch.offset())), keep, n)
+            local = [(t + offsets[o], o) for t, o in pairs]
+            return [days[x // 86400] + clock[x % 86400] + suffixes[o] for x, o in local]
+
+        return time_piece
+
+    @staticmethod
+    def _id_piece(model: _Model) -> _Piece:
+        base = model.id_base
+        return lambda batch, keep, n: [str(base + i) for i in _pick(batch.indices, keep, n)]
+
+    def _dotted_values(
+        self, model: _Model, head: str, tail: str, snapshot: Snapshot
+    ) -> list[object]:
+        """Typed value of `head.tail` per pool entry of `head` (lookups are pooled)."""
+        lookup = model.fields[head]
+        if lookup.data_type in {"ownerlookup", "userlookup"}:
+            return [
+                None if v is None else _USERS_BY_ID[str(v)].attribute(tail)
+                for v in model.values[head]
+            ]
+        target = self._model(lookup.lookup_module or "")
+        return [
+            None if v is None else self.value(target.name, target.index_of(v), tail, snapshot)
+            for v in model.values[head]
+        ]
+
+    # -- models --------------------------------------------------------------------------------
+
+    def _model(self, module: str) -> _Model:
+        with self._lock:
+            model = self._models.get(module)
+            if model is None:
+                if module not in self.modules:
+                    raise KeyError(module)
+                model = _Model(self, self.modules[module], self._positions[module])
+                self._models[module] = model
+            return model
+
+    def lookup_drawers(self) -> Mapping[str, Callable[[random.Random], str | None]]:
+        """For each module: draw the id of one of its base records (None when it has none)."""
+
+        def drawer(position: int, count: int) -> Callable[[random.Random], str | None]:
+            base = _id_base(position)
+            return lambda rng: str(base + rng.randrange(count)) if count else None
+
+        return {
+            name: drawer(position, self.base_counts[name])
+            for name, position in self._positions.items()
+        }
+
+    # -- change over time ------------------------------------------------------------------------
+
+    def mutate(
+        self,
+        *,
+        now: datetime,
+        add: Mapping[str, int] | int = 0,
+        modify: Mapping[str, int] | int = 0,
+    ) -> dict[str, dict[str, int]]:
+        """Change over time: add N new records per module (Created_Time and Modified_Time stamped
+        inside (previous mutation time or construction `now`, now]) and modify N existing records
+        per module (Modified_Time moved into that interval, a few values changed). Returns what
+        was done. Stays O(number of mutations) memory. Existing snapshots are unaffected.
+
+        An int applies to every bulk-exportable module; `now` must move forward when anything
+        changes. The result maps each touched module to {"added": n, "modified": n}.
+        """
+        until = crit.epoch_of(now)
+        adds = self._per_module(add)
+        modifies = self._per_module(modify)
+        with self._lock:
+            after = self._clock
+            if not any(adds.values()) and not any(modifies.values()):
+                self._clock = max(after, until)
+                return {}
+            if until <= after:
+                raise ValueError("mutate needs a `now` later than the previous mutation")
+            epoch = self._snapshot.epoch + 1
+            counts = dict(self._snapshot.counts)
+            done: dict[str, dict[str, int]] = {}
+            for name in self.modules:
+                n_add, n_modify = adds.get(name, 0), modifies.get(name, 0)
+                if not (n_add or n_modify):
+                    continue
+                model = self._model(name)
+                existing = counts[name]
+                rng = random.Random(f"{self.seed}/{name}/mutation/{epoch}")
+                chosen = rng.sample(range(existing), min(n_modify, existing))
+                for index in chosen:
+                    change = _Change(
+                        epoch, after + 1 + rng.randrange(until - after), rng.getrandbits(30)
+                    )
+                    known = index in model.changes
+                    model.changes[index] = (*model.changes.get(index, ()), change)
+                    if not known:  # readers find the index only once its changes exist
+                        bisect.insort(model.changed, index)
+                if n_add:
+                    model.added.append(_Added(epoch, existing, n_add, after, until))
+                counts[name] = existing + n_add
+                done[name] = {"added": n_add, "modified": len(chosen)}
+            self._clock = until
+            self._snapshot = Snapshot(epoch, now.replace(microsecond=0), MappingProxyType(counts))
+            return done
+
+    def _per_module(self, amount: Mapping[str, int] | int) -> dict[str, int]:
+        if isinstance(amount, int):
+            return {
+                m.api_name: amount
+                for m in self.modules.values()
+                if m.api_supported and m.bulk_exportable and m.fields
+            }
+        unknown = set(amount) - set(self.modules)
+        if unknown:
+            raise ValueError(f"unknown modules: {sorted(unknown)}")
+        return dict(amount)
+
+
+class _Compiler:
+    """Criteria → a function from a batch to one bool per record."""
+
+    def __init__(self, dataset: Dataset, model: _Model, snapshot: Snapshot) -> None:
+        self.dataset = dataset
+        self.model = model
+        self.snapshot = snapshot
+
+    def compile(self, node: crit.Criteria) -> _Mask:
+        if isinstance(node, crit.Group):
+            members = [self.compile(m) for m in node.members]
+            combine = operator.and_ if node.operator == "and" else operator.or_
+
+            def group(batch: _Batch) -> list[bool]:
+                return reduce(lambda a, b: list(map(combine, a, b)), (m(batch) for m in members))
+
+            return group
+        return self.leaf(node)
+
+    def leaf(self, condition: crit.Condition) -> _Mask:
+        model = self.model
+        head, dot, tail = condition.api_name.partition(".")
+        kind, test, sep = condition.kind, condition.test, self.dataset.separator
+        source = model.kind(head)
+        if dot or source == "pool":
+            number = model.group_of[head]
+            values = (
+                self.dataset._dotted_values(model, head, tail, self.snapshot)
+                if dot
+                else model.values[head]
+            )
+            table = [test(crit.key_of(kind, v, sep)) for v in values]
+            return lambda batch: [table[k] for k in batch.group(number)]
+        if source == "id":
+            base = model.id_base
+            return lambda batch: [test(base + i) for i in batch.indices]
+        if source == "auto":
+            prefix = model.fields[head].auto_number_prefix.casefold()
+            return lambda batch: [test(f"{prefix}{i + 1}") for i in batch.indices]
+        if source == "created":
+            return lambda batch: list(map(test, batch.created()))
+        return lambda batch: list(map(test, batch.modified()))
+
+
+def _pool_piece(group: int, cells: list[str]) -> _Piece:
+    return lambda batch, keep, n: [cells[k] for k in _pick(batch.group(group), keep, n)]
+
+
+def _pick(column: Sequence[_T], keep: list[bool] | None, n: int) -> list[_T]:
+    """The first `n` kept entries of a batch column."""
+    if keep is None:
+        return list(islice(column, n))
+    return list(islice(compress(column, keep), n))
+
+
+def _take(batch: _Batch, keep: list[bool] | None, limit: int) -> tuple[int, int]:
+    """How many records of the batch to take (≤ limit) and the index after the last taken."""
+    if keep is None:
+        taken = min(limit, batch.stop - batch.start)
+        return taken, batch.start + taken
+    taken = 0
+    for at, ok in enumerate(keep):
+        if ok:
+            taken += 1
+            if taken == limit:
+                return taken, batch.start + at + 1
+    return taken, batch.stop
+
+
+def _criteria_key(criteria: Mapping[str, object] | None) -> str:
+    return json.dumps(criteria, sort_keys=True, default=str)
+
+
+def _trim(cache: OrderedDict[tuple[object, ...], _T], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)

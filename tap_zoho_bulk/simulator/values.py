@@ -1,0 +1,408 @@
+"""Pseudo-random typed field values, drawn into fixed-size pools per field.
+
+Records never store values: `data.py` picks pool entries by index arithmetic. A pool is drawn
+once per (seed, module, field group) from a seeded `random.Random`, so the same seed always gives
+the same data. The vocabulary deliberately carries what breaks naive CSV handling: commas, double
+quotes, apostrophes, line breaks inside values, emoji and CJK text.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from .catalog import USERS, Field
+
+TWO_YEARS = 730 * 86400
+"""Base records are created within this many seconds before the dataset's `now`."""
+
+NULL_RATE = 0.1
+"""Chance that an optional field of an ordinary record is empty."""
+
+FIRST_NAMES = (
+    "James",
+    "Mary",
+    "Kris",
+    "Sage",
+    "Leota",
+    "Minna",
+    "Abel",
+    "Kiley",
+    "Graciela",
+    "Cammy",
+    "Mattie",
+    "Meaghan",
+    "Gladys",
+    "Yuki",
+    "Aarav",
+    "Chloé",
+    "Zoë",
+    "Björn",
+    "Łukasz",
+    "Ana María",
+    "Thảo",
+    "美咲",
+    "健太",
+    "Олег",
+    "Fatima",
+    "Seán",
+    "D'Arcy",
+)
+LAST_NAMES = (
+    "Smith",
+    "Butt",
+    "Darakjy",
+    "Venere",
+    "Paprocki",
+    "Foller",
+    "Morasca",
+    "Tollner",
+    "Dilliard",
+    "Wieser",
+    "Marrier",
+    "Amigon",
+    "Maclead",
+    "Caldarera",
+    "Ruta",
+    "Albares",
+    "Poquette",
+    "O'Brien",
+    "Müller",
+    "García-López",
+    "山田",
+    "李",
+    "Nguyễn",
+    "Ivanova",
+    "van der Berg",
+    'Smith "Smitty"',
+    "Boyle",
+)
+_ASCII_NAMES = (
+    "james",
+    "mary",
+    "kris",
+    "sage",
+    "leota",
+    "minna",
+    "abel",
+    "kiley",
+    "graciela",
+    "yuki",
+    "aarav",
+    "chloe",
+    "bjorn",
+    "lukasz",
+    "thao",
+    "misaki",
+    "kenta",
+    "oleg",
+    "fatima",
+    "sean",
+)
+COMPANIES = (
+    "Benton, John B Jr",
+    "Chanay, Jeffrey A Esq",
+    "Feltz Printing Service",
+    "Printing Dimensions",
+    "Morlong Associates",
+    "Commercial Press",
+    "Truhlar And Truhlar Attys",
+    "Rangoni Of Florence",
+    "Feiner Bros",
+    "Buckley Miller & Wright",
+    "Century Communications",
+    'Acme "Rocket" Supplies',
+    "株式会社ゾーホー",
+    "Zylker 🚀 Labs",
+    "Café Olé, S.A.",
+    "Ørsted & Søn",
+    "Müller GmbH",
+    "Sunrise Trading Co.",
+    "Northwind Traders",
+    "Contoso, Ltd.",
+    "上海数据科技有限公司",
+)
+_DOMAINS = ("zylker.com", "example.com", "mail.example.org", "acme.io", "test.co.jp")
+TITLES = (
+    "Sales Manager",
+    "CEO",
+    "CTO",
+    "VP, Marketing",
+    "Purchasing Agent",
+    "Head of IT",
+    "Office Manager",
+    "営業部長",
+    "Consultant",
+    "Director of Operations",
+)
+DEPARTMENTS = ("Sales", "Marketing", "R&D", "Finance", "Support", "Legal", "IT")
+CITIES = (
+    "Chennai",
+    "Pleasanton",
+    "New York",
+    "São Paulo",
+    "Zürich",
+    "東京",
+    "Москва",
+    "London",
+    "Austin",
+    "Cape Town",
+    "Sydney",
+    "Berlin",
+    "Kraków",
+    "Québec",
+)
+STATES = ("CA", "NY", "TX", "Tamil Nadu", "Bavaria", "Ontario", "NSW", "東京都")
+COUNTRIES = (
+    "United States",
+    "India",
+    "Germany",
+    "Japan",
+    "Brazil",
+    "United Kingdom",
+    "France",
+    "Canada",
+    "Australia",
+    "South Africa",
+    "Poland",
+    "Switzerland",
+)
+STREETS = (
+    "1 Infinite Loop",
+    "4141 Hacienda Drive",
+    "10 Downing St., Apt 2",
+    "Estancia IT Park",
+    "Hauptstraße 5",
+    "1-2-3 Shibuya",
+    "221B Baker Street",
+    "742 Evergreen Terrace",
+)
+_SENTENCES = (
+    "Met at the trade show, interested in a demo.",
+    'Asked for a quote: "the sooner, the better".',
+    "Budget approved for Q3, waiting on legal.",
+    "Prefers email; do not call before 10am.",
+    "Follow-up call scheduled 📞 — bring pricing sheet.",
+    "顧客は価格に関心があります。",
+    "Needs integration with their ERP, SAP & Oracle.",
+    "Decision maker is out until next week 🏖️",
+    "Comma, separated, notes, here",
+    "Renewal risk: low ✅",
+    "Line with a tab\tinside.",
+)
+_SUBJECTS = (
+    "Call back",
+    "Send proposal",
+    "Product demo",
+    "Follow up, second attempt",
+    "Contract review",
+    "Prepare 'Q4' forecast",
+    "お礼のメール",
+    "Onboarding kickoff 🚀",
+)
+_REGIONS = ("AMER", "EMEA", "APAC", "LATAM", "ANZ")
+_PRODUCTS = ("CRM Plus", "One", "Desk", "Analytics", "Books", "Campaigns")
+
+OTHER_OFFSETS = ("-08:00", "+00:00", "-05:00", "+09:00", "+01:00", "-03:30", "+05:30")
+"""Offsets that about one record in seven carries instead of the dataset's own."""
+
+
+def offset_seconds(offset: str) -> int:
+    """`+05:30` → 19800; accepts `Z` as UTC."""
+    if offset == "Z":
+        return 0
+    if len(offset) != 6 or offset[0] not in "+-" or offset[3] != ":":
+        raise ValueError(f"UTC offset must look like +05:30, got {offset!r}")
+    sign = -1 if offset[0] == "-" else 1
+    hours, minutes = int(offset[1:3]), int(offset[4:6])
+    if hours > 14 or minutes > 59:
+        raise ValueError(f"UTC offset out of range: {offset!r}")
+    return sign * (hours * 3600 + minutes * 60)
+
+
+def offset_text(seconds: int) -> str:
+    """19800 → `+05:30` (UTC renders as `+00:00`, as Zoho writes it)."""
+    sign = "-" if seconds < 0 else "+"
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+@dataclass(frozen=True)
+class PoolContext:
+    """What value drawing needs to know beyond the field itself."""
+
+    now: int
+    """Epoch seconds of the dataset's construction time."""
+    offsets: tuple[int, ...]
+    """UTC offsets in seconds: the dataset's own first, then the others."""
+    lookup_ids: Mapping[str, Callable[[random.Random], str | None]]
+    """Per target module: draws the id of one of its base records (None if it has none)."""
+
+
+def aware(epoch: int, offset: int) -> datetime:
+    """The instant `epoch` as seen at UTC offset `offset` (seconds)."""
+    return datetime.fromtimestamp(epoch, timezone(timedelta(seconds=offset)))
+
+
+def pick_offset(rng: random.Random, offsets: Sequence[int]) -> int:
+    """The dataset's own offset six times in seven, another one otherwise."""
+    if len(offsets) > 1 and rng.randrange(7) == 0:
+        return offsets[1 + rng.randrange(len(offsets) - 1)]
+    return offsets[0]
+
+
+def draw_pool(field: Field, rng: random.Random, size: int, ctx: PoolContext) -> list[object]:
+    """`size` typed values for `field`; entry 0 is what a sparse record holds (mostly None)."""
+    draw = _drawer(field, ctx)
+    always_set = field.mandatory or field.value_type in {"boolean", "ownerlookup"}
+    pool: list[object] = [draw(rng) if always_set else None]
+    for _ in range(size - 1):
+        if not always_set and rng.random() < NULL_RATE:
+            pool.append(None)
+        else:
+            pool.append(draw(rng))
+    return pool
+
+
+def _drawer(field: Field, ctx: PoolContext) -> Callable[[random.Random], object]:
+    named = _NAMED.get(field.api_name)
+    if named is not None and field.value_type in {"text", "textarea"}:
+        return named
+    kind = field.value_type
+    if kind in {"integer", "bigint"}:
+        low, high = _INT_RANGES.get(
+            field.api_name, (0, 10_000) if kind == "integer" else (10**15, 9 * 10**18)
+        )
+        return lambda r: r.randint(low, high)
+    if kind in {"double", "currency", "percent", "decimal"}:
+        return _decimal_drawer(field)
+    if kind == "picklist":
+        values = field.pick_list_values or ("Option A", "Option B")
+        return lambda r: r.choice(values)
+    if kind == "multiselectpicklist":
+        choices = field.pick_list_values or ("Option A", "Option B")
+        return lambda r: _multi(r, choices)
+    if kind == "date":
+        return _date_drawer(field, ctx)
+    if kind == "datetime":
+        return lambda r: aware(ctx.now - 1 - r.randrange(TWO_YEARS), pick_offset(r, ctx.offsets))
+    if kind == "boolean":
+        return lambda r: r.random() < 0.3
+    if kind in {"ownerlookup", "userlookup"}:
+        return lambda r: r.choice(USERS).id
+    if kind == "lookup":
+        return ctx.lookup_ids.get(field.lookup_module or "", lambda _r: None)
+    if kind == "email":
+        return _email
+    if kind == "phone":
+        return _phone
+    if kind == "website":
+        return _website
+    if kind == "textarea":
+        return _paragraph
+    return _words
+
+
+def _multi(rng: random.Random, choices: Sequence[str]) -> list[str]:
+    picked = set(rng.sample(range(len(choices)), rng.randint(1, min(3, len(choices)))))
+    return [choices[n] for n in sorted(picked)]
+
+
+def _decimal_drawer(field: Field) -> Callable[[random.Random], Decimal]:
+    places = field.decimal_place if field.decimal_place is not None else 2
+    scale = 10**places
+    low, high = {
+        "currency": (0, 10_000_000),
+        "percent": (0, 100),
+        "decimal": (-1000, 1000),
+        "double": (-100, 100),
+    }.get(field.value_type, (0, 1000))
+
+    def draw(rng: random.Random) -> Decimal:
+        return Decimal(rng.randint(low * scale, high * scale)).scaleb(-places)
+
+    return draw
+
+
+def _date_drawer(field: Field, ctx: PoolContext) -> Callable[[random.Random], date]:
+    today = datetime.fromtimestamp(ctx.now, timezone.utc).date()
+    if field.api_name == "Date_of_Birth":
+        return lambda r: date(1950, 1, 1) + timedelta(days=r.randrange(20_000))
+    # Due and closing dates fall on both sides of today.
+    return lambda r: today + timedelta(days=r.randint(-365, 365))
+
+
+def _words(rng: random.Random) -> str:
+    return f"{rng.choice(_PRODUCTS)} {rng.choice(COMPANIES)}"
+
+
+def _paragraph(rng: random.Random) -> str:
+    lines = rng.sample(_SENTENCES, rng.randint(1, 4))
+    return rng.choice(("\n", "\r\n", " ")).join(lines)
+
+
+def _email(rng: random.Random) -> str:
+    return (
+        f"{rng.choice(_ASCII_NAMES)}.{rng.choice(_ASCII_NAMES)}{rng.randrange(100)}"
+        f"@{rng.choice(_DOMAINS)}"
+    )
+
+
+def _phone(rng: random.Random) -> str:
+    n = rng.randrange(10**7)
+    return rng.choice(
+        (
+            f"555-{n % 10000:04d}",
+            f"+1 (415) {n // 10000 % 1000:03d}-{n % 10000:04d}",
+            f"+81 3-{n // 10000 % 10000:04d}-{n % 10000:04d}",
+            f"+91 98{n:08d}",
+        )
+    )
+
+
+def _website(rng: random.Random) -> str:
+    slug = rng.choice(_ASCII_NAMES)
+    return rng.choice(
+        (
+            f"https://www.{slug}.com",
+            f"http://{slug}.example.org/home?ref=crm&x=1",
+            f"www.{slug}-{rng.randrange(100)}.net",
+        )
+    )
+
+
+_NAMED: Mapping[str, Callable[[random.Random], str]] = {
+    "First_Name": lambda r: r.choice(FIRST_NAMES),
+    "Last_Name": lambda r: r.choice(LAST_NAMES),
+    "Company": lambda r: r.choice(COMPANIES),
+    "Account_Name": lambda r: r.choice(COMPANIES),
+    "Designation": lambda r: r.choice(TITLES),
+    "Title": lambda r: r.choice(TITLES),
+    "Department": lambda r: r.choice(DEPARTMENTS),
+    "City": lambda r: r.choice(CITIES),
+    "Mailing_City": lambda r: r.choice(CITIES),
+    "Billing_City": lambda r: r.choice(CITIES),
+    "State": lambda r: r.choice(STATES),
+    "Country": lambda r: r.choice(COUNTRIES),
+    "Mailing_Country": lambda r: r.choice(COUNTRIES),
+    "Billing_Country": lambda r: r.choice(COUNTRIES),
+    "Street": lambda r: r.choice(STREETS),
+    "Zip_Code": lambda r: f"{r.randrange(100000):05d}",
+    "Skype_ID": lambda r: f"live:{r.choice(_ASCII_NAMES)}_{r.randrange(1000)}",
+    "Deal_Name": lambda r: f"{r.choice(COMPANIES)} - {r.choice(_PRODUCTS)}",
+    "Subject": lambda r: r.choice(_SUBJECTS),
+    "Tracking_Number": lambda r: f"1Z{r.randrange(10**12):012d}",
+    "Name": lambda r: f"{r.choice(_PRODUCTS)} #{r.randrange(100000)}",
+    "Region_Label": lambda r: r.choice(_REGIONS),
+    "Note_Title": lambda r: r.choice(_SUBJECTS),
+}
+
+_INT_RANGES: Mapping[str, tuple[int, int]] = {
+    "No_of_Employees": (1, 250_000),
+    "Employees": (1, 250_000),
+    "Package_Count": (1, 40),
+    "Duration_Seconds": (1, 7200),
+}
