@@ -1,0 +1,169 @@
+"""CSV cell text to JSON values, one converter per JSON Schema property.
+
+Converters run once per cell of exports that reach millions of rows, so each is the cheapest
+callable that still validates its input: C builtins where they fit, and a cache for date-times,
+the one type whose honest conversion costs more than parsing the CSV cell. Every converter raises
+one of CONVERSION_ERRORS on text that is not of its type; deciding what to do then is the
+caller's business.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+Converter = Callable[[str], Any]
+
+#: What a converter raises on text that is not of its type.
+CONVERSION_ERRORS = (ValueError, ArithmeticError, LookupError)
+
+_MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
+_MINUTES_PER_DAY = 1440
+_UTC_SUFFIX = "+00:00"
+_SECONDS = frozenset(f":{second:02d}" for second in range(60))
+
+#: Every capitalisation of true/false: a dict lookup is a C call, `.lower()` would not be.
+_BOOLEANS: dict[str, bool] = {
+    "".join(letters): value
+    for word, value in (("true", True), ("false", False))
+    for letters in itertools.product(*((c, c.upper()) for c in word))
+}
+
+parse_boolean: Converter = _BOOLEANS.__getitem__
+parse_integer: Converter = int
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Exact decimal: currency must survive the trip without float rounding.
+
+    NaN and infinities are refused because JSON has no spelling for them.
+    """
+    number = Decimal(text)
+    if not number.is_finite():
+        raise ValueError(text)
+    return number
+
+
+def parse_date(text: str) -> str:
+    return date.fromisoformat(text).isoformat()
+
+
+def multi_select_splitter(separator: str) -> Converter:
+    """Split a multi-select cell; blank items (doubled or trailing separators) are dropped."""
+
+    def split(text: str) -> list[str]:
+        return [item for item in map(str.strip, text.split(separator)) if item]
+
+    return split
+
+
+@functools.cache
+def _shift_table(offset_minutes: int) -> dict[str, tuple[int, str]]:
+    """Local "THH:MM" → (index into (previous, same, next) UTC day, UTC "THH:MM")."""
+    table = {}
+    for local in range(_MINUTES_PER_DAY):
+        day, utc = divmod(local - offset_minutes, _MINUTES_PER_DAY)
+        table[f"T{local // 60:02d}:{local % 60:02d}"] = (
+            day + 1,
+            f"T{utc // 60:02d}:{utc % 60:02d}",
+        )
+    return table
+
+
+def utc_datetime_converter(max_days: int = 8192) -> Converter:
+    """A converter to UTC RFC 3339 at second precision, `YYYY-MM-DDTHH:MM:SS+00:00`.
+
+    Accepts any offset, `Z`, or none (taken as UTC). Zoho writes every date-time of a file in
+    its user's zone, so the work of shifting a timestamp depends only on its local date and
+    offset: this converter remembers, per (local date, offset), the three UTC dates a time of
+    that day can fall on, and rewrites the rest of the text through a per-offset minute table.
+    A remembered conversion is pure string work and validates every character it copies; the
+    first timestamp of each day goes through `datetime` and teaches the cache. One converter can
+    serve all date-time columns of a stream.
+    """
+    days: dict[str, tuple[tuple[str, str, str], dict[str, tuple[int, str]]]] = {}
+
+    def convert(text: str) -> str:
+        known = days.get(text[:10] + text[19:])
+        if known is not None:
+            shifted = known[1].get(text[10:16])
+            seconds = text[16:19]
+            if shifted is not None and seconds in _SECONDS:
+                return known[0][shifted[0]] + shifted[1] + seconds + _UTC_SUFFIX
+        return convert_and_learn(text)
+
+    def convert_and_learn(text: str) -> str:
+        if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not know `Z`.
+            moment = datetime.fromisoformat(text[:-1] + _UTC_SUFFIX)
+        else:
+            moment = datetime.fromisoformat(text)
+        offset = moment.utcoffset()
+        if offset is not None:
+            moment = moment.astimezone(timezone.utc)
+        # Only "YYYY-MM-DDTHH:MM:SS" directly followed by the offset (or by nothing) can be
+        # rewritten by position, and only whole-minute offsets leave the seconds alone.
+        if (
+            text[10:11] == "T"
+            and text[13:14] == ":"
+            and text[16:17] == ":"
+            and text[19:20] in ("", "Z", "z", "+", "-")
+            and (offset is None or not offset % _MINUTE)
+        ):
+            remember(text, 0 if offset is None else offset // _MINUTE)
+        return moment.isoformat(timespec="seconds")[:19] + _UTC_SUFFIX
+
+    def remember(text: str, offset_minutes: int) -> None:
+        local_day = date.fromisoformat(text[:10])
+        if not date.min < local_day < date.max:
+            return
+        if len(days) >= max_days:
+            days.clear()
+        neighbours = (
+            (local_day - _DAY).isoformat(),
+            local_day.isoformat(),
+            (local_day + _DAY).isoformat(),
+        )
+        days[text[:10] + text[19:]] = (neighbours, _shift_table(offset_minutes))
+
+    return convert
+
+
+_SCALARS: dict[frozenset[str], tuple[Converter, str]] = {
+    frozenset({"boolean"}): (parse_boolean, "boolean"),
+    frozenset({"integer"}): (parse_integer, "integer"),
+    frozenset({"number"}): (parse_decimal, "number"),
+    frozenset({"integer", "number"}): (parse_decimal, "number"),
+}
+
+
+def converter_for(
+    property_schema: Mapping[str, Any], *, datetimes: Converter, multi_select_separator: str
+) -> tuple[Converter, str] | None:
+    """The converter for a property and a name for its type, or None when text stays as is.
+
+    `datetimes` is passed in so that the columns of one stream share one date-time cache.
+    """
+    declared = property_schema.get("type")
+    if isinstance(declared, str):
+        declared = [declared]
+    types = (
+        frozenset(t for t in declared if isinstance(t, str))
+        if isinstance(declared, list)
+        else frozenset()
+    )
+    types -= {"null"}
+    if types == {"string"}:
+        string_format = property_schema.get("format")
+        if string_format == "date-time":
+            return datetimes, "date-time"
+        if string_format == "date":
+            return parse_date, "date"
+        return None
+    if types == {"array"}:
+        return multi_select_splitter(multi_select_separator), "array"
+    return _SCALARS.get(types)
