@@ -230,7 +230,7 @@ class BulkReads:
         self.dataset = dataset
         self.clock = clock
         self.settings = settings
-        self._workdir = workdir
+        self.workdir = workdir
         self._token_key = token_key
         self._module_fails = module_fails
         self._data_lock = data_lock
@@ -451,9 +451,10 @@ class BulkReads:
         )
         if job is None or job.fails or not job.finished(now) or self._expired(job, now):
             return missing
+        self.page_info(job)  # a download completes the job's result even if nobody polled
         with job.lock:
             if job.file is None:
-                path = self._workdir / f"{job.id}.zip"
+                path = self.workdir / f"{job.id}.zip"
                 partial = path.with_suffix(".part")
                 with partial.open("wb") as dest:
                     self.dataset.write_page(

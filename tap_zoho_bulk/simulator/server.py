@@ -470,6 +470,7 @@ class ZohoApp:
             "faults": described,
             "faults_fired": self.faults.fired_counts(),
             "bulk_write_jobs": self.writes.ids(),
+            "workdir": str(self.reads.workdir),
         }
 
     def mutate(
