@@ -14,7 +14,7 @@ Semantics chosen where Zoho does not document them (tests pin them down):
 - multi-select fields compare as their joined text, except `in`/`not_in`, which ask whether any
   selected value is (not) in the list;
 - datetimes compare as instants whatever their offsets; a value without offset is read in the
-  dataset's own offset.
+  dataset's own offset; `Z` means UTC.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .catalog import LOOKUP_TYPES, NUMBER_TYPES, Field
 EMPTY = "${EMPTY}"
 MAX_CONDITIONS = 25
 MAX_TEXT_VALUE = 255
+MAX_BIGINT_DIGITS = 19
 
 NUMBER, TEXT, MULTI, DATE, DATETIME, BOOLEAN, LOOKUP = (
     "number",
@@ -44,10 +45,11 @@ NUMBER, TEXT, MULTI, DATE, DATETIME, BOOLEAN, LOOKUP = (
 )
 _ORDERING = ("less_than", "less_equal", "greater_than", "greater_equal")
 _SET = ("equal", "not_equal", "in", "not_in")
+_TEXTUAL = ("contains", "not_contains", "starts_with", "ends_with")
 COMPARATORS: Mapping[str, tuple[str, ...]] = {
     NUMBER: (*_SET, *_ORDERING),
-    TEXT: (*_SET, "contains", "not_contains", "starts_with", "ends_with"),
-    MULTI: (*_SET, "contains", "not_contains", "starts_with", "ends_with"),
+    TEXT: (*_SET, *_TEXTUAL),
+    MULTI: (*_SET, *_TEXTUAL),
     DATE: (*_SET, "between", "not_between", *_ORDERING),
     DATETIME: (*_SET, "between", "not_between", *_ORDERING),
     BOOLEAN: ("equal",),
@@ -55,9 +57,15 @@ COMPARATORS: Mapping[str, tuple[str, ...]] = {
 }
 """Comparators Bulk Read allows per kind of field (reference §4.3 table)."""
 
-_TEXT_TYPES = frozenset(
-    {"text", "email", "phone", "website", "picklist", "autonumber", "mediumtext"}
-)
+_KINDS: Mapping[str, str] = {
+    **dict.fromkeys(NUMBER_TYPES, NUMBER),
+    **dict.fromkeys(("text", "email", "phone", "website", "picklist", "autonumber"), TEXT),
+    **dict.fromkeys(LOOKUP_TYPES, LOOKUP),
+    "multiselectpicklist": MULTI,
+    "date": DATE,
+    "datetime": DATETIME,
+    "boolean": BOOLEAN,
+}
 _DATETIME_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?"
 )
@@ -91,43 +99,34 @@ def error(code: str, message: str, **details: object) -> QueryError:
 
 def kind_of(field: Field) -> str | None:
     """How a field compares in criteria; None if Bulk Read refuses criteria on it."""
-    data_type = field.value_type
-    if field.api_name == "id" or data_type in NUMBER_TYPES:
+    if field.api_name == "id":
         return NUMBER
-    if data_type in _TEXT_TYPES:
-        return TEXT
-    if data_type in LOOKUP_TYPES:
-        return LOOKUP
-    return {
-        "multiselectpicklist": MULTI,
-        "date": DATE,
-        "datetime": DATETIME,
-        "boolean": BOOLEAN,
-    }.get(data_type)
-
-
-def key_of(kind: str, value: object, separator: str = ";") -> object:
-    """The comparable key of a typed record value (None stays None)."""
-    if value is None:
-        return None
-    if kind == TEXT:
-        return str(value).casefold()
-    if kind == MULTI:
-        assert isinstance(value, list)
-        return (separator.join(value).casefold(), frozenset(v.casefold() for v in value))
-    if kind == DATETIME:
-        assert isinstance(value, datetime)
-        return epoch_of(value)
-    if kind == DATE:
-        assert isinstance(value, date)
-        return value.toordinal()
-    if kind == NUMBER:
-        return value if isinstance(value, (int, Decimal)) else Decimal(str(value))
-    return value  # booleans and lookup ids compare as they are
+    return _KINDS.get(field.value_type)
 
 
 def epoch_of(value: datetime) -> int:
+    """Whole seconds since the epoch of an aware datetime."""
     return (value - _EPOCH) // timedelta(seconds=1)
+
+
+_KEYS: Mapping[str, Callable[[Any, str], object]] = {
+    TEXT: lambda v, _s: str(v).casefold(),
+    MULTI: lambda v, s: (s.join(v).casefold(), frozenset(x.casefold() for x in v)),
+    DATETIME: lambda v, _s: epoch_of(v),
+    DATE: lambda v, _s: v.toordinal(),
+}
+
+
+def key_of(kind: str, value: object, separator: str = ";") -> object:
+    """The comparable key of a typed record value (None stays None).
+
+    Numbers, booleans and lookup ids are their own keys; text is case-folded; a multi-select is
+    (joined text, set of values); dates are ordinals and datetimes epoch seconds.
+    """
+    if value is None:
+        return None
+    convert = _KEYS.get(kind)
+    return value if convert is None else convert(value, separator)
 
 
 Test = Callable[[object], bool]
@@ -170,6 +169,14 @@ def conditions(criteria: Criteria) -> Iterator[Condition]:
         yield from conditions(member)
 
 
+class _Refused(Exception):
+    """Carries the QueryError out of the recursive descent."""
+
+    def __init__(self, refusal: QueryError) -> None:
+        super().__init__(refusal.code)
+        self.refusal = refusal
+
+
 def parse(
     criteria: object,
     resolve: Callable[[str], Field | None],
@@ -180,215 +187,224 @@ def parse(
     """Validate a request's criteria the way Zoho does and compile it.
 
     `resolve` maps an api_name (possibly dotted) to the field it denotes, or None when unknown.
-    `offset` (seconds) is how datetimes without an offset are read.
+    `offset` (seconds) is how datetimes without an offset are read. The number of conditions is
+    checked before anything else, as a cheap guard against huge trees.
     """
-    count = _count_leaves(criteria)
-    if isinstance(count, QueryError):
-        return count
-    if count > MAX_CONDITIONS:
-        return error(
-            "CRITERIA_LIMIT_EXCEEDED",
-            f"the number of criteria exceeds the maximum of {MAX_CONDITIONS}",
-            limit=MAX_CONDITIONS,
-        )
-    return _Parser(resolve, timezone(timedelta(seconds=offset)), separator).node(criteria)
+    try:
+        if _count_leaves(criteria) > MAX_CONDITIONS:
+            return error(
+                "CRITERIA_LIMIT_EXCEEDED",
+                f"the number of criteria exceeds the maximum of {MAX_CONDITIONS}",
+                limit=MAX_CONDITIONS,
+            )
+        return _Parser(resolve, timezone(timedelta(seconds=offset))).node(criteria)
+    except _Refused as refused:
+        return refused.refusal
 
 
-def _count_leaves(node: object) -> int | QueryError:
+def _count_leaves(node: object) -> int:
     if not isinstance(node, Mapping):
-        return error("INVALID_CRITERIA", "criteria must be an object")
+        raise _Refused(error("INVALID_CRITERIA", "criteria must be an object"))
     if "group" not in node:
         return 1
     members = node["group"]
     if not isinstance(members, list) or not members:
-        return error("INVALID_CRITERIA", "group must be a non-empty array")
-    total = 0
-    for member in members:
-        count = _count_leaves(member)
-        if isinstance(count, QueryError):
-            return count
-        total += count
-    return total
+        raise _Refused(error("INVALID_CRITERIA", "group must be a non-empty array"))
+    return sum(_count_leaves(member) for member in members)
 
 
 class _Parser:
-    def __init__(
-        self, resolve: Callable[[str], Field | None], tz: timezone, separator: str
-    ) -> None:
+    def __init__(self, resolve: Callable[[str], Field | None], tz: timezone) -> None:
         self.resolve = resolve
         self.tz = tz
-        self.separator = separator
 
-    def node(self, node: object) -> Criteria | QueryError:
-        assert isinstance(node, Mapping)  # _count_leaves has checked the shape
-        if "group" in node:
-            return self.group(node)
-        return self.leaf(node)
+    def node(self, node: Any) -> Criteria:
+        """`node` has the shape `_count_leaves` checked: a mapping, groups non-empty lists."""
+        return self.group(node) if "group" in node else self.leaf(node)
 
-    def group(self, node: Mapping[str, object]) -> Criteria | QueryError:
-        operator = node.get("group_operator")
-        if operator is None:
-            return error("INVALID_CRITERIA", "group_operator is missing")
-        if not isinstance(operator, str) or operator.lower() not in {"and", "or"}:
-            return error(
-                "GROUP_OPERATOR_NOT_SUPPORTED",
-                "the given group operator is not supported",
-                group_operator=operator,
+    def group(self, node: Mapping[str, Any]) -> Group:
+        operator_name = node.get("group_operator")
+        if operator_name is None:
+            raise _Refused(error("INVALID_CRITERIA", "group_operator is missing"))
+        if not isinstance(operator_name, str) or operator_name.lower() not in {"and", "or"}:
+            raise _Refused(
+                error(
+                    "GROUP_OPERATOR_NOT_SUPPORTED",
+                    "the given group operator is not supported",
+                    group_operator=operator_name,
+                )
             )
-        members = []
-        group = node["group"]
-        assert isinstance(group, list)
-        for member in group:
-            parsed = self.node(member)
-            if isinstance(parsed, QueryError):
-                return parsed
-            members.append(parsed)
-        return Group(operator.lower(), tuple(members))
+        return Group(operator_name.lower(), tuple(self.node(m) for m in node["group"]))
 
-    def leaf(self, node: Mapping[str, object]) -> Criteria | QueryError:
+    def leaf(self, node: Mapping[str, object]) -> Condition:
         ref = node.get("field")
         api_name = ref.get("api_name") if isinstance(ref, Mapping) else node.get("api_name")
         if not isinstance(api_name, str):
-            return error("INVALID_CRITERIA", "a criterion needs field.api_name or api_name")
+            raise _Refused(error("INVALID_CRITERIA", "a criterion needs field.api_name"))
         if "comparator" not in node or "value" not in node:
-            return error(
-                "INVALID_CRITERIA", "a criterion needs a comparator and a value", api_name=api_name
+            raise _Refused(
+                error(
+                    "INVALID_CRITERIA",
+                    "a criterion needs a comparator and a value",
+                    api_name=api_name,
+                )
             )
         field = self.resolve(api_name)
         if field is None:
-            return error(
-                "FIELD_IN_CRITERIA_NOT_AVAILABLE",
-                "the given field is not available for criteria",
-                api_name=api_name,
+            raise _Refused(
+                error(
+                    "FIELD_IN_CRITERIA_NOT_AVAILABLE",
+                    "the given field is not available for criteria",
+                    api_name=api_name,
+                )
             )
         kind = kind_of(field) if field.bulk_exportable else None
         if kind is None:
-            return error(
-                "FIELD_IN_CRITERIA_NOT_SUPPORTED",
-                "criteria on this field type is not supported",
-                api_name=api_name,
+            raise _Refused(
+                error(
+                    "FIELD_IN_CRITERIA_NOT_SUPPORTED",
+                    "criteria on this field type is not supported",
+                    api_name=api_name,
+                )
             )
         comparator = node["comparator"]
         if not isinstance(comparator, str) or comparator not in COMPARATORS[kind]:
-            return error(
-                "FIELD_COMPARATOR_IN_CRITERIA_NOT_SUPPORTED",
-                "the given comparator is not supported for this field",
-                comparator=comparator,
-                api_name=api_name,
-                supported=list(COMPARATORS[kind]),
+            raise _Refused(
+                error(
+                    "FIELD_COMPARATOR_IN_CRITERIA_NOT_SUPPORTED",
+                    "the given comparator is not supported for this field",
+                    comparator=comparator,
+                    api_name=api_name,
+                    supported=list(COMPARATORS[kind]),
+                )
             )
-        test = self.test(api_name, field, kind, comparator, node["value"])
-        if isinstance(test, QueryError):
-            return test
-        return Condition(api_name, field, kind, comparator, test)
+        operands = _Operands(api_name, field, kind, comparator, self.tz)
+        return Condition(api_name, field, kind, comparator, operands.test(node["value"]))
 
-    def test(
-        self, api_name: str, field: Field, kind: str, comparator: str, value: object
-    ) -> Test | QueryError:
-        def mismatch() -> QueryError:
-            return error(
-                "COMPARATOR_AND_VALUE_IN_CRITERIA_NOT_COMPATIBLE",
-                "the value does not suit the comparator",
-                api_name=api_name,
-                comparator=comparator,
-            )
 
+class _Operands:
+    """Turns one condition's value into keys and its comparator into a test over keys."""
+
+    def __init__(
+        self, api_name: str, field: Field, kind: str, comparator: str, tz: timezone
+    ) -> None:
+        self.api_name = api_name
+        self.field = field
+        self.kind = kind
+        self.comparator = comparator
+        self.tz = tz
+
+    def test(self, value: object) -> Test:
+        comparator = self.comparator
         if comparator in {"in", "not_in"}:
             if not isinstance(value, list) or not value:
-                return mismatch()
-            operands = [self.operand(api_name, field, kind, v, allow_empty=True) for v in value]
-            bad = next((o for o in operands if isinstance(o, QueryError)), None)
-            return bad or _membership(kind, operands, negate=comparator == "not_in")
+                raise self.mismatch()
+            keys = [self.key(v, allow_empty=True) for v in value]
+            return _negated(_membership(self.kind, keys), comparator == "not_in")
         if comparator in {"between", "not_between"}:
             if not isinstance(value, list) or len(value) != 2 or EMPTY in value:
-                return mismatch()
-            low = self.operand(api_name, field, kind, value[0], allow_empty=False)
-            high = self.operand(api_name, field, kind, value[1], allow_empty=False)
-            if isinstance(low, QueryError):
-                return low
-            if isinstance(high, QueryError):
-                return high
-            return _between(low, high, negate=comparator == "not_between")
-        if isinstance(value, list):
-            return mismatch()
-        if value == EMPTY and comparator not in {"equal", "not_equal"}:
-            return mismatch()
-        operand = self.operand(api_name, field, kind, value, allow_empty=True)
-        if isinstance(operand, QueryError):
-            return operand
-        return _scalar(kind, comparator, operand)
+                raise self.mismatch()
+            low, high = (self.key(v, allow_empty=False) for v in value)
+            return _negated(_between(low, high), comparator == "not_between")
+        if isinstance(value, list) or (value == EMPTY and comparator not in _SET):
+            raise self.mismatch()
+        key = self.key(value, allow_empty=True)
+        if key == EMPTY:
+            return _empty(comparator == "equal")
+        base = comparator.removeprefix("not_")
+        return _negated(_positive(self.kind, base, key), base != comparator)
 
-    def operand(
-        self, api_name: str, field: Field, kind: str, value: object, *, allow_empty: bool
-    ) -> object:
-        """The criteria value as a key comparable with `key_of`, `EMPTY` kept as is."""
-
-        def incompatible() -> QueryError:
-            return error(
-                "FIELD_AND_VALUE_IN_CRITERIA_NOT_COMPATIBLE",
-                f"the value given is not a valid {field.value_type} value",
-                api_name=api_name,
-                expected_data_type=field.value_type,
+    def mismatch(self) -> _Refused:
+        return _Refused(
+            error(
+                "COMPARATOR_AND_VALUE_IN_CRITERIA_NOT_COMPATIBLE",
+                "the value does not suit the comparator",
+                api_name=self.api_name,
+                comparator=self.comparator,
             )
+        )
 
-        if value == EMPTY and allow_empty and kind != BOOLEAN:
+    def incompatible(self) -> _Refused:
+        return _Refused(
+            error(
+                "FIELD_AND_VALUE_IN_CRITERIA_NOT_COMPATIBLE",
+                f"the value given is not a valid {self.field.value_type} value",
+                api_name=self.api_name,
+                expected_data_type=self.field.value_type,
+            )
+        )
+
+    def key(self, value: object, *, allow_empty: bool) -> object:
+        """The criteria value as a key comparable with `key_of`'s, `EMPTY` kept as is."""
+        if value == EMPTY and allow_empty and self.kind != BOOLEAN:
             return EMPTY
-        if kind == BOOLEAN:
-            return value if isinstance(value, bool) else incompatible()
-        if kind in {TEXT, MULTI}:
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                return incompatible()
-            text = str(value)
-            if len(text) > MAX_TEXT_VALUE:
-                return error(
+        key = getattr(self, f"_{self.kind}")(value)
+        if key is None:
+            raise self.incompatible()
+        return key
+
+    def _boolean(self, value: object) -> bool | None:
+        return value if isinstance(value, bool) else None
+
+    def _text(self, value: object) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return None
+        if len(str(value)) > MAX_TEXT_VALUE:
+            raise _Refused(
+                error(
                     "VALUE_LIMIT_EXCEEDED_IN_CRITERIA",
                     f"criteria values are limited to {MAX_TEXT_VALUE} characters",
-                    api_name=api_name,
+                    api_name=self.api_name,
                 )
-            return text.casefold()
-        if kind == NUMBER:
-            number = _number(value)
-            if number is None or (field.value_type == "bigint" and len(str(abs(number))) > 19):
-                return incompatible()
-            return number
-        if kind == LOOKUP:
-            number = _number(value)
-            if number is None or number != number.to_integral_value() or number < 0:
-                return incompatible()
-            return str(int(number))
-        if kind == DATE:
-            if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
-                return incompatible()
-            try:
-                return date.fromisoformat(value).toordinal()
-            except ValueError:
-                return incompatible()
-        instant = self.instant(value)
-        return incompatible() if instant is None else instant
+            )
+        return str(value).casefold()
 
-    def instant(self, value: object) -> int | None:
-        """Epoch seconds of an ISO-8601 datetime; None if malformed or sub-second."""
-        if not isinstance(value, str):
+    _multiselect = _text
+
+    def _number(self, value: object) -> Decimal | None:
+        number = _decimal(value)
+        too_long = (
+            self.field.value_type == "bigint"
+            and number is not None
+            and (len(str(abs(number.to_integral_value()))) > MAX_BIGINT_DIGITS)
+        )
+        return None if too_long else number
+
+    def _lookup(self, value: object) -> str | None:
+        number = _decimal(value)
+        if number is None or number != number.to_integral_value() or number < 0:
             return None
-        match = _DATETIME_RE.fullmatch(value)
-        if match is None or match.group(7) is not None:  # Zoho rejects milliseconds
+        return str(int(number))
+
+    def _date(self, value: object) -> int | None:
+        if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
             return None
-        year, month, day, hour, minute, second = (int(match.group(n)) for n in range(1, 7))
-        suffix = match.group(8)
-        if suffix is None:
-            tz = self.tz
-        elif suffix == "Z":
-            tz = timezone.utc
-        else:
-            sign = -1 if suffix[0] == "-" else 1
-            tz = timezone(sign * timedelta(hours=int(suffix[1:3]), minutes=int(suffix[4:6])))
         try:
-            return epoch_of(datetime(year, month, day, hour, minute, second, tzinfo=tz))
+            return date.fromisoformat(value).toordinal()
         except ValueError:
             return None
 
+    def _datetime(self, value: object) -> int | None:
+        """Epoch seconds; None if malformed or sub-second (Zoho rejects milliseconds)."""
+        match = _DATETIME_RE.fullmatch(value) if isinstance(value, str) else None
+        if match is None or match.group(7) is not None:
+            return None
+        suffix = match.group(8)
+        tz = self.tz
+        if suffix == "Z":
+            tz = timezone.utc
+        elif suffix is not None:
+            sign = -1 if suffix[0] == "-" else 1
+            tz = timezone(sign * timedelta(hours=int(suffix[1:3]), minutes=int(suffix[4:6])))
+        try:
+            year, month, day, hour, minute, second = (int(match.group(n)) for n in range(1, 7))
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        except ValueError:
+            return None
+        return epoch_of(moment)
 
-def _number(value: object) -> Decimal | None:
+
+def _decimal(value: object) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
@@ -398,66 +414,46 @@ def _number(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _membership(kind: str, operands: Sequence[object], *, negate: bool) -> Test:
-    wants_empty = EMPTY in operands
-    wanted = frozenset(o for o in operands if o != EMPTY)
+def _negated(test: Test, negate: bool) -> Test:
+    return (lambda key: not test(key)) if negate else test
+
+
+def _empty(wanted: bool) -> Test:
+    """`${EMPTY}`: equal matches empty values, not_equal the others."""
+    return (lambda key: key is None) if wanted else (lambda key: key is not None)
+
+
+def _membership(kind: str, keys: Sequence[object]) -> Callable[[Any], bool]:
+    wants_empty = EMPTY in keys
+    wanted = frozenset(k for k in keys if k != EMPTY)
     if kind == MULTI:
-
-        def positive(key: object) -> bool:
-            if key is None:
-                return wants_empty
-            assert isinstance(key, tuple)
-            return not wanted.isdisjoint(key[1])
-
-    else:
-
-        def positive(key: object) -> bool:
-            return wants_empty if key is None else key in wanted
-
-    if negate:
-        return lambda key: not positive(key)
-    return positive
+        return lambda key: wants_empty if key is None else not wanted.isdisjoint(key[1])
+    return lambda key: wants_empty if key is None else key in wanted
 
 
-def _between(low: object, high: object, *, negate: bool) -> Test:
-    def positive(key: object) -> bool:
-        return key is not None and low <= key <= high  # type: ignore[operator]
-
-    if negate:
-        return lambda key: not positive(key)
-    return positive
+def _between(low: Any, high: Any) -> Callable[[Any], bool]:
+    return lambda key: key is not None and low <= key <= high
 
 
-def _scalar(kind: str, comparator: str, operand: object) -> Test:
-    if operand == EMPTY:
-        if comparator == "equal":
-            return lambda key: key is None
-        return lambda key: key is not None
-    negate = comparator.startswith("not_")
-    positive = _positive(kind, comparator.removeprefix("not_"), operand)
-    if negate:
-        return lambda key: not positive(key)
-    return positive
+_TEXT_TESTS: Mapping[str, Callable[[str, str], bool]] = {
+    "equal": operator.eq,
+    "contains": operator.contains,
+    "starts_with": str.startswith,
+    "ends_with": str.endswith,
+}
+_ORDER_TESTS: Mapping[str, Callable[[Any, Any], bool]] = {
+    "equal": operator.eq,
+    "less_than": operator.lt,
+    "less_equal": operator.le,
+    "greater_than": operator.gt,
+    "greater_equal": operator.ge,
+}
 
 
-def _positive(kind: str, comparator: str, operand: object) -> Test:
+def _positive(kind: str, comparator: str, operand: Any) -> Callable[[Any], bool]:
+    """The test of a non-negated, non-empty scalar comparison."""
     if kind == MULTI:
-        text_test = _positive(TEXT, comparator, operand)
-        return lambda key: key is not None and text_test(key[0])  # type: ignore[index]
-    if comparator == "equal":
-        return lambda key: key is not None and key == operand
-    if comparator in {"contains", "starts_with", "ends_with"}:
-        assert isinstance(operand, str)
-        method = {
-            "contains": str.__contains__,
-            "starts_with": str.startswith,
-            "ends_with": str.endswith,
-        }[comparator]
-        return lambda key: key is not None and method(key, operand)  # type: ignore[arg-type]
-    compare: Callable[[Any, Any], bool] = {
-        "less_than": operator.lt,
-        "less_equal": operator.le,
-        "greater_than": operator.gt,
-        "greater_equal": operator.ge,
-    }[comparator]
+        compare_text = _TEXT_TESTS[comparator]
+        return lambda key: key is not None and compare_text(key[0], operand)
+    compare = _TEXT_TESTS[comparator] if kind == TEXT else _ORDER_TESTS[comparator]
     return lambda key: key is not None and compare(key, operand)

@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import BinaryIO, NamedTuple, TypeVar
 
 from . import criteria as crit
-from .catalog import ORG_PREFIX, USERS, Field, Module, default_modules, resolve_path
+from .catalog import ORG_PREFIX, USERS, Module, default_modules, resolve_path
 from .criteria import QueryError, error
 from .export import LINE_END, DateTimeText, quote, render, zipped_csv
 from .values import (
@@ -43,7 +43,6 @@ from .values import (
     aware,
     draw_pool,
     offset_seconds,
-    offset_text,
 )
 
 __all__ = ["Dataset", "PageInfo", "QueryError", "Snapshot"]
@@ -128,21 +127,21 @@ class _Model:
         self.fields = {f.api_name: f for f in (*module.fields, *module.properties)}
         self.group_of: dict[str, int] = {}
         self.sizes: list[int] = []
-        self.strides: list[int] = []
+        self.shifts: list[int] = []
         self.values: dict[str, list[object]] = {}
-        self.cells: dict[str, list[str]] = {}
+        self.cells: dict[str, list[bytes]] = {}
         ctx = PoolContext(dataset.start, dataset.offsets, dataset.lookup_drawers())
         for g in range(0, len(pooled), GROUP_WIDTH):
             number = g // GROUP_WIDTH
             size = _prime_at_least(1000 + 37 * number)
             self.sizes.append(size)
-            self.strides.append(2654435761 + 2 * _stable(self.salt, number))
+            self.shifts.append(5 * number % 17)
             for f in pooled[g : g + GROUP_WIDTH]:
-                rng = random.Random(f"{dataset.seed}/{self.name}/{f.api_name}")
+                rng = random.Random(f"{dataset.seed}/{self.name}/{f.api_name}")  # noqa: S311
                 pool = draw_pool(f, rng, size, ctx)
                 self.group_of[f.api_name] = number
                 self.values[f.api_name] = pool
-                self.cells[f.api_name] = [render(v, dataset.separator) for v in pool]
+                self.cells[f.api_name] = [render(v, dataset.separator).encode() for v in pool]
 
     def record_id(self, index: int) -> str:
         return str(self.id_base + index)
@@ -184,12 +183,10 @@ class _Batch:
         self.epoch = epoch
         self.indices = range(start, stop)
         salt = model.salt
-        # A multiply-xorshift hash per record; walrus keeps it one comprehension (fast).
-        self.hashes = [
-            (y := (((x := ((i ^ salt) * 0x9E3779B1) & _M32) ^ (x >> 16)) * 0x85EBCA6B) & _M32)
-            ^ (y >> 13)
-            for i in self.indices
-        ]
+        # One multiply-xorshift per record (a bijection on 32 bits, so distinct per index);
+        # bits of it pick pool entries, offsets and sparseness. Small ints keep this fast.
+        self.hashes = [(x := ((i ^ salt) * 0x9E3779B1) & _M32) ^ (x >> 15) for i in self.indices]
+        self.sparse = [at for at, h in enumerate(self.hashes) if not (h >> 26) & 15]
         self._cache: dict[object, list[int]] = {}
         lo = bisect.bisect_left(model.changed, start)
         hi = bisect.bisect_left(model.changed, stop)
@@ -205,11 +202,10 @@ class _Batch:
         if cached is not None:
             return cached
         span = self.model.sizes[number] - 1
-        stride = self.model.strides[number]
-        column = [
-            1 + (h + i * stride) % span if (h >> 4) & 15 else 0
-            for h, i in zip(self.hashes, self.indices)
-        ]
+        shift = self.model.shifts[number]
+        column = [(h >> shift) % span + 1 for h in self.hashes]
+        for at in self.sparse:
+            column[at] = 0
         for index, change in self.changes:
             if number in _changed_groups(change.variant, len(self.model.sizes)):
                 column[index - self.start] = 1 + _rehash(index, change.variant) % span
@@ -220,31 +216,30 @@ class _Batch:
         cached = self._cache.get("created")
         if cached is not None:
             return cached
-        now = self.model.now
-        column = [now - 1 - (h * 7 + i) % TWO_YEARS for h, i in zip(self.hashes, self.indices)]
-        if self.stop > self.model.base:
-            for index in range(max(self.start, self.model.base), self.stop):
-                added = self._added(index)
-                h = self.hashes[index - self.start]
-                column[index - self.start] = added.after + 1 + h % (added.until - added.after)
+        last = self.model.now - 1
+        column = [last - ((h * 0x2C1B3C6D) & _M32) % TWO_YEARS for h in self.hashes]
+        for index in range(max(self.start, self.model.base), self.stop):
+            added = self._added(index)
+            h = self.hashes[index - self.start]
+            column[index - self.start] = added.after + 1 + h % (added.until - added.after)
         self._cache["created"] = column
         return column
 
     def modified(self) -> list[int]:
+        """Modified_Time: a quarter of base records were never edited after creation."""
         cached = self._cache.get("modified")
         if cached is not None:
             return cached
         now = self.model.now
         column = [
-            c if h >> 30 == 0 else c + ((h >> 3) * 13 + i) % (now - c)
-            for h, i, c in zip(self.hashes, self.indices, self.created())
+            c if h >> 30 == 0 else c + ((h * 0x297A2D39) & _M32) % (now - c)
+            for h, c in zip(self.hashes, self.created(), strict=True)
         ]
-        if self.stop > self.model.base:
-            for index in range(max(self.start, self.model.base), self.stop):
-                until = self._added(index).until
-                at = index - self.start
-                c = self.created()[at]
-                column[at] = c + (self.hashes[at] >> 3) % (until - c + 1)
+        for index in range(max(self.start, self.model.base), self.stop):
+            until = self._added(index).until
+            at = index - self.start
+            c = self.created()[at]
+            column[at] = c + (self.hashes[at] >> 3) % (until - c + 1)
         for index, change in self.changes:
             column[index - self.start] = change.modified
         self._cache["modified"] = column
@@ -256,7 +251,7 @@ class _Batch:
         if cached is not None:
             return cached
         others = len(self.model.offsets) - 1
-        column = [1 + (h >> 8) % others if h % 7 == 3 else 0 for h in self.hashes]
+        column = [1 + (h >> 12) % others if (h >> 22) % 7 == 3 else 0 for h in self.hashes]
         self._cache["offset"] = column
         return column
 
@@ -275,7 +270,7 @@ def _rehash(index: int, variant: int) -> int:
 
 
 _Mask = Callable[[_Batch], list[bool]]
-_Piece = Callable[[_Batch, list[bool] | None, int], list[str]]
+_Piece = Callable[[_Batch, list[bool] | None, int], list[bytes]]
 """One or more CSV columns: (batch, kept-records mask, how many) → text per kept record."""
 _T = TypeVar("_T")
 
@@ -305,7 +300,6 @@ class Dataset:
         self.separator = multiselect_separator
         own = offset_seconds(utc_offset)
         self.offsets = (own, *(s for s in map(offset_seconds, OTHER_OFFSETS) if s != own))
-        self.offset_suffixes = tuple(map(offset_text, self.offsets))
         start = (now or datetime.now(timezone.utc)).replace(microsecond=0)
         if start.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -318,7 +312,7 @@ class Dataset:
         self._lock = threading.RLock()
         self._clock = self.start
         self._snapshot = Snapshot(0, start, MappingProxyType(dict(self.base_counts)))
-        self._times = DateTimeText()
+        self._times = DateTimeText(self.offsets)
         self._compiled: OrderedDict[tuple[object, ...], crit.Criteria] = OrderedDict()
         self._boundaries: OrderedDict[tuple[object, ...], dict[int, int]] = OrderedDict()
 
@@ -352,7 +346,7 @@ class Dataset:
             columns = [self._typed_column(batch, name) for name in names]
             for at, index in enumerate(batch.indices):
                 record: dict[str, object] = {"Id": model.record_id(index)}
-                for name, column in zip(names, columns):
+                for name, column in zip(names, columns, strict=True):
                     record[name] = column[at]
                 yield record
 
@@ -368,7 +362,7 @@ class Dataset:
             prefix = model.fields[name].auto_number_prefix
             return [f"{prefix}{i + 1}" for i in batch.indices]
         times = batch.created() if kind == "created" else batch.modified()
-        return [aware(t, self.offsets[o]) for t, o in zip(times, batch.offset())]
+        return [aware(t, self.offsets[o]) for t, o in zip(times, batch.offset(), strict=True)]
 
     def value(self, module: str, index: int, path: str, snapshot: Snapshot | None = None) -> object:
         """The typed value of one field (dotted paths included) of record `index`."""
@@ -486,7 +480,7 @@ class Dataset:
         written = 0
         index = start
         with zipped_csv(dest, f"{job_id}.csv", large=per_page > 1_000_000) as out:
-            out.write(",".join(map(quote, ("Id", *columns))) + LINE_END)
+            out.write(",".join(map(quote, ("Id", *columns))).encode() + LINE_END)
             while written < per_page and index < total:
                 batch = _Batch(model, index, min(index + BATCH, total), snapshot.epoch)
                 keep = None if mask is None else mask(batch)
@@ -572,16 +566,17 @@ class Dataset:
 
     def _renderer(
         self, model: _Model, columns: Sequence[str], snapshot: Snapshot
-    ) -> Callable[[_Batch, list[bool] | None, int], str]:
-        """Rows → CSV text for these columns; consecutive columns of one group share a piece."""
+    ) -> Callable[[_Batch, list[bool] | None, int], bytes]:
+        """Rows → CSV bytes for these columns; consecutive columns of one group share a piece."""
         pieces: list[_Piece] = [self._id_piece(model)]
-        run: list[list[str]] = []
+        run: list[list[bytes]] = []
         run_group = -1
 
         def close_run() -> None:
             if run:
-                joined = [",".join(cells) for cells in zip(*run)]
-                pieces.append(_pool_piece(run_group, joined))
+                pieces.append(
+                    _pool_piece(run_group, [b",".join(c) for c in zip(*run, strict=True)])
+                )
                 run.clear()
 
         for name in columns:
@@ -598,46 +593,42 @@ class Dataset:
                 pieces.append(source)
         close_run()
 
-        def rows(batch: _Batch, keep: list[bool] | None, taken: int) -> str:
-            columns_text = [piece(batch, keep, taken) for piece in pieces]
-            return LINE_END.join(map(",".join, zip(*columns_text))) + LINE_END
+        def rows(batch: _Batch, keep: list[bool] | None, taken: int) -> bytes:
+            columns_bytes = [piece(batch, keep, taken) for piece in pieces]
+            return LINE_END.join(map(b",".join, zip(*columns_bytes, strict=True))) + LINE_END
 
         return rows
 
     def _column_source(
         self, model: _Model, name: str, snapshot: Snapshot
-    ) -> tuple[int, list[str]] | _Piece:
+    ) -> tuple[int, list[bytes]] | _Piece:
         """A pooled column as (group, cells per pool entry), or a per-record column function."""
         head, dot, tail = name.partition(".")
-        if head not in model.fields or (model.fields[head].bulk_exportable is False):
+        if head not in model.fields or not model.fields[head].bulk_exportable:
             raise ValueError(f"column {name!r} is not exportable from {model.name}")
         kind = model.kind(head)
         if dot:
-            group = model.group_of[head]
             targets = self._dotted_values(model, head, tail, snapshot)
-            return group, [render(v, self.separator) for v in targets]
+            return model.group_of[head], [render(v, self.separator).encode() for v in targets]
         if kind == "pool":
             return model.group_of[name], model.cells[name]
         if kind == "auto":
-            prefix = model.fields[name].auto_number_prefix
-            return lambda b, keep, n: [f"{prefix}{i + 1}" for i in _pick(b.indices, keep, n)]
+            prefix = model.fields[name].auto_number_prefix.encode() + b"%d"
+            return lambda b, keep, n: [prefix % (i + 1) for i in _pick(b.indices, keep, n)]
         if kind == "id":
             return self._id_piece(model)
         which = _Batch.created if kind == "created" else _Batch.modified
-        days, clock = self._times.days, self._times.clock
-        offsets, suffixes = self.offsets, self.offset_suffixes
+        text = self._times.column
 
-        def time_piece(batch: _Batch, keep: list[bool] | None, n: int) -> list[str]:
-            pairs = _pick(list(zip(which(batch), batch.offset())), keep, n)
-            local = [(t + offsets[o], o) for t, o in pairs]
-            return [days[x // 86400] + clock[x % 86400] + suffixes[o] for x, o in local]
+        def time_piece(batch: _Batch, keep: list[bool] | None, n: int) -> list[bytes]:
+            return text(_pick(which(batch), keep, n), _pick(batch.offset(), keep, n))
 
         return time_piece
 
     @staticmethod
     def _id_piece(model: _Model) -> _Piece:
         base = model.id_base
-        return lambda batch, keep, n: [str(base + i) for i in _pick(batch.indices, keep, n)]
+        return lambda batch, keep, n: [b"%d" % (base + i) for i in _pick(batch.indices, keep, n)]
 
     def _dotted_values(
         self, model: _Model, head: str, tail: str, snapshot: Snapshot
@@ -693,8 +684,9 @@ class Dataset:
         per module (Modified_Time moved into that interval, a few values changed). Returns what
         was done. Stays O(number of mutations) memory. Existing snapshots are unaffected.
 
-        An int applies to every bulk-exportable module; `now` must move forward when anything
-        changes. The result maps each touched module to {"added": n, "modified": n}.
+        An int applies to every bulk-exportable module. A `now` that is not after the previous
+        mutation is taken as one second after it. The result maps each touched module to
+        {"added": n, "modified": n}.
         """
         until = crit.epoch_of(now)
         adds = self._per_module(add)
@@ -704,8 +696,9 @@ class Dataset:
             if not any(adds.values()) and not any(modifies.values()):
                 self._clock = max(after, until)
                 return {}
-            if until <= after:
-                raise ValueError("mutate needs a `now` later than the previous mutation")
+            # Two mutations within one second (real clocks do that) still get disjoint
+            # intervals: the later one is stamped a second after the earlier.
+            until = max(until, after + 1)
             epoch = self._snapshot.epoch + 1
             counts = dict(self._snapshot.counts)
             done: dict[str, dict[str, int]] = {}
@@ -715,7 +708,7 @@ class Dataset:
                     continue
                 model = self._model(name)
                 existing = counts[name]
-                rng = random.Random(f"{self.seed}/{name}/mutation/{epoch}")
+                rng = random.Random(f"{self.seed}/{name}/mutation/{epoch}")  # noqa: S311
                 chosen = rng.sample(range(existing), min(n_modify, existing))
                 for index in chosen:
                     change = _Change(
@@ -730,7 +723,8 @@ class Dataset:
                 counts[name] = existing + n_add
                 done[name] = {"added": n_add, "modified": len(chosen)}
             self._clock = until
-            self._snapshot = Snapshot(epoch, now.replace(microsecond=0), MappingProxyType(counts))
+            as_of = datetime.fromtimestamp(until, timezone.utc)
+            self._snapshot = Snapshot(epoch, as_of, MappingProxyType(counts))
             return done
 
     def _per_module(self, amount: Mapping[str, int] | int) -> dict[str, int]:
@@ -790,13 +784,15 @@ class _Compiler:
         return lambda batch: list(map(test, batch.modified()))
 
 
-def _pool_piece(group: int, cells: list[str]) -> _Piece:
+def _pool_piece(group: int, cells: list[bytes]) -> _Piece:
     return lambda batch, keep, n: [cells[k] for k in _pick(batch.group(group), keep, n)]
 
 
 def _pick(column: Sequence[_T], keep: list[bool] | None, n: int) -> list[_T]:
     """The first `n` kept entries of a batch column."""
     if keep is None:
+        if n >= len(column) and isinstance(column, list):
+            return column
         return list(islice(column, n))
     return list(islice(compress(column, keep), n))
 

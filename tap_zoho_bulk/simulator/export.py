@@ -13,13 +13,13 @@ from __future__ import annotations
 import queue
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import IO, BinaryIO, ClassVar
+from typing import IO, BinaryIO
 
-LINE_END = "\r\n"
+LINE_END = b"\r\n"
 """RFC-4180 record separator. Values may hold bare `\\n`, so readers must parse quotes."""
 
 _NEEDS_QUOTES = frozenset(',"\r\n')
@@ -37,51 +37,59 @@ def render(value: object, separator: str = ";") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return quote(separator.join(str(v) for v in value))
-    return quote(str(value))
+        text = "true" if value else "false"
+    elif isinstance(value, Decimal):
+        text = format(value, "f")  # keeps the field's fixed places, never an exponent
+    elif isinstance(value, (date, datetime)):
+        text = value.isoformat()  # datetimes carry whole seconds and an offset
+    elif isinstance(value, list):
+        text = separator.join(map(str, value))
+    else:
+        text = str(value)
+    return quote(text)
 
 
-class _DayText(dict[int, str]):
-    """Day number since the epoch → `YYYY-MM-DDT`, filled on first use."""
+class _HourText(dict[int, bytes]):
+    """Local hour number since the epoch → `YYYY-MM-DDTHH:`, filled on first use."""
 
-    def __missing__(self, day: int) -> str:
-        text = (date(1970, 1, 1) + timedelta(days=day)).isoformat() + "T"
-        self[day] = text
+    def __missing__(self, hour: int) -> bytes:
+        day, hh = divmod(hour, 24)
+        text = f"{date(1970, 1, 1) + timedelta(days=day)}T{hh:02d}:".encode()
+        self[hour] = text
         return text
 
 
 class DateTimeText:
-    """Renders (epoch seconds, offset seconds) as `2021-05-12T17:25:29+05:30` without datetime.
+    """Renders record times as `2021-05-12T17:25:29+05:30` without datetime objects.
 
-    Record times are the only per-record datetime cells, so they get table lookups instead of
-    `datetime.isoformat`: a cache of day prefixes and a table of the 86,400 clock times.
+    Record times are the only per-record datetime cells, so they are two table lookups: a cache
+    of `YYYY-MM-DDTHH:` prefixes by local hour, and per UTC offset the 3,600 `MM:SS+05:30` tails.
+    Output is UTF-8 bytes, like every CSV cell, because joining bytes never widens (text with one
+    emoji becomes a 4-byte-per-character str in CPython).
     """
 
-    _clock: ClassVar[list[str]] = []
-    _lock = threading.Lock()
+    def __init__(self, offsets: Sequence[int]) -> None:
+        self.offsets = tuple(offsets)
+        self.hours = _HourText()
+        self.tails = [
+            [f"{s // 60:02d}:{s % 60:02d}{offset_text(offset)}".encode() for s in range(3600)]
+            for offset in offsets
+        ]
 
-    def __init__(self) -> None:
-        self.days = _DayText()
-        with DateTimeText._lock:
-            if not DateTimeText._clock:
-                DateTimeText._clock = [
-                    f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)
-                ]
-        self.clock = DateTimeText._clock
+    def column(self, times: Iterable[int], offsets: Iterable[int]) -> list[bytes]:
+        """Text of each epoch time at the offset of the same position (index into `offsets`)."""
+        hours, tails, shift = self.hours, self.tails, self.offsets
+        return [
+            hours[(x := t + shift[o]) // 3600] + tails[o][x % 3600]
+            for t, o in zip(times, offsets, strict=True)
+        ]
 
-    def one(self, epoch: int, offset: int, suffix: str) -> str:
-        local = epoch + offset
-        return self.days[local // 86400] + self.clock[local % 86400] + suffix
+
+def offset_text(seconds: int) -> str:
+    """19800 → `+05:30` (UTC renders as `+00:00`, as Zoho writes it)."""
+    sign = "-" if seconds < 0 else "+"
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
 
 
 @contextmanager
@@ -105,7 +113,7 @@ def zipped_csv(dest: BinaryIO, member: str, *, large: bool) -> Iterator[ChunkWri
 
 
 class ChunkWriter:
-    """Feeds encoded CSV text to a zip member from a bounded queue on one worker thread."""
+    """Feeds CSV bytes to a zip member from a bounded queue on one worker thread."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
@@ -114,11 +122,11 @@ class ChunkWriter:
         self._thread = threading.Thread(target=self._drain, name="zip-writer", daemon=True)
         self._thread.start()
 
-    def write(self, text: str) -> None:
+    def write(self, chunk: bytes) -> None:
         """Queue one chunk; re-raises a failure of the worker (e.g. the client hung up)."""
         if self._error is not None:
             raise self._error
-        self._queue.put(text.encode())
+        self._queue.put(chunk)
 
     def finish(self) -> None:
         """Wait until everything queued is in the member; re-raise the worker's failure."""

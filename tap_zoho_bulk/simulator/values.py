@@ -21,6 +21,16 @@ TWO_YEARS = 730 * 86400
 
 NULL_RATE = 0.1
 """Chance that an optional field of an ordinary record is empty."""
+NULL_RATES: Mapping[str, float] = {
+    "Secondary_Email": 0.7,
+    "Skype_ID": 0.7,
+    "Qualification_Notes": 0.6,
+    "Delivery_Notes": 0.6,
+    "Description": 0.4,
+    "Last_Activity_Time": 0.3,
+    "Closed_Time": 0.5,
+}
+"""Fields that real orgs mostly leave empty."""
 
 FIRST_NAMES = (
     "James",
@@ -223,13 +233,6 @@ def offset_seconds(offset: str) -> int:
     return sign * (hours * 3600 + minutes * 60)
 
 
-def offset_text(seconds: int) -> str:
-    """19800 → `+05:30` (UTC renders as `+00:00`, as Zoho writes it)."""
-    sign = "-" if seconds < 0 else "+"
-    hours, minutes = divmod(abs(seconds) // 60, 60)
-    return f"{sign}{hours:02d}:{minutes:02d}"
-
-
 @dataclass(frozen=True)
 class PoolContext:
     """What value drawing needs to know beyond the field itself."""
@@ -258,52 +261,53 @@ def draw_pool(field: Field, rng: random.Random, size: int, ctx: PoolContext) -> 
     """`size` typed values for `field`; entry 0 is what a sparse record holds (mostly None)."""
     draw = _drawer(field, ctx)
     always_set = field.mandatory or field.value_type in {"boolean", "ownerlookup"}
+    null_rate = NULL_RATES.get(field.api_name, NULL_RATE)
     pool: list[object] = [draw(rng) if always_set else None]
     for _ in range(size - 1):
-        if not always_set and rng.random() < NULL_RATE:
+        if not always_set and rng.random() < null_rate:
             pool.append(None)
         else:
             pool.append(draw(rng))
     return pool
 
 
-def _drawer(field: Field, ctx: PoolContext) -> Callable[[random.Random], object]:
+_Draw = Callable[[random.Random], object]
+
+
+def _drawer(field: Field, ctx: PoolContext) -> _Draw:
+    """How to draw one value of `field`: by name for well-known text fields, else by type."""
     named = _NAMED.get(field.api_name)
     if named is not None and field.value_type in {"text", "textarea"}:
         return named
-    kind = field.value_type
-    if kind in {"integer", "bigint"}:
-        low, high = _INT_RANGES.get(
-            field.api_name, (0, 10_000) if kind == "integer" else (10**15, 9 * 10**18)
-        )
-        return lambda r: r.randint(low, high)
-    if kind in {"double", "currency", "percent", "decimal"}:
-        return _decimal_drawer(field)
-    if kind == "picklist":
-        values = field.pick_list_values or ("Option A", "Option B")
-        return lambda r: r.choice(values)
-    if kind == "multiselectpicklist":
-        choices = field.pick_list_values or ("Option A", "Option B")
-        return lambda r: _multi(r, choices)
-    if kind == "date":
-        return _date_drawer(field, ctx)
-    if kind == "datetime":
-        return lambda r: aware(ctx.now - 1 - r.randrange(TWO_YEARS), pick_offset(r, ctx.offsets))
-    if kind == "boolean":
-        return lambda r: r.random() < 0.3
-    if kind in {"ownerlookup", "userlookup"}:
-        return lambda r: r.choice(USERS).id
-    if kind == "lookup":
+    factory = _BY_TYPE.get(field.value_type)
+    return _words if factory is None else factory(field, ctx)
+
+
+def _integer_drawer(field: Field, _ctx: PoolContext) -> _Draw:
+    default = (0, 10_000) if field.value_type == "integer" else (10**15, 9 * 10**18)
+    low, high = _INT_RANGES.get(field.api_name, default)
+    return lambda r: r.randint(low, high)
+
+
+def _picklist_drawer(field: Field, _ctx: PoolContext) -> _Draw:
+    values = field.pick_list_values or ("Option A", "Option B")
+    if field.value_type == "multiselectpicklist":
+        return lambda r: _multi(r, values)
+    return lambda r: r.choice(values)
+
+
+def _datetime_drawer(_field: Field, ctx: PoolContext) -> _Draw:
+    return lambda r: aware(ctx.now - 1 - r.randrange(TWO_YEARS), pick_offset(r, ctx.offsets))
+
+
+def _lookup_drawer(field: Field, ctx: PoolContext) -> _Draw:
+    if field.value_type == "lookup":
         return ctx.lookup_ids.get(field.lookup_module or "", lambda _r: None)
-    if kind == "email":
-        return _email
-    if kind == "phone":
-        return _phone
-    if kind == "website":
-        return _website
-    if kind == "textarea":
-        return _paragraph
-    return _words
+    return lambda r: r.choice(USERS).id
+
+
+def _fixed(draw: _Draw) -> Callable[[Field, PoolContext], _Draw]:
+    return lambda _field, _ctx: draw
 
 
 def _multi(rng: random.Random, choices: Sequence[str]) -> list[str]:
@@ -311,7 +315,7 @@ def _multi(rng: random.Random, choices: Sequence[str]) -> list[str]:
     return [choices[n] for n in sorted(picked)]
 
 
-def _decimal_drawer(field: Field) -> Callable[[random.Random], Decimal]:
+def _decimal_drawer(field: Field, _ctx: PoolContext) -> Callable[[random.Random], Decimal]:
     places = field.decimal_place if field.decimal_place is not None else 2
     scale = 10**places
     low, high = {
@@ -340,7 +344,7 @@ def _words(rng: random.Random) -> str:
 
 
 def _paragraph(rng: random.Random) -> str:
-    lines = rng.sample(_SENTENCES, rng.randint(1, 4))
+    lines = rng.sample(_SENTENCES, rng.choice((1, 1, 2, 3)))
     return rng.choice(("\n", "\r\n", " ")).join(lines)
 
 
@@ -405,4 +409,22 @@ _INT_RANGES: Mapping[str, tuple[int, int]] = {
     "Employees": (1, 250_000),
     "Package_Count": (1, 40),
     "Duration_Seconds": (1, 7200),
+}
+
+_BY_TYPE: Mapping[str, Callable[[Field, PoolContext], _Draw]] = {
+    "integer": _integer_drawer,
+    "bigint": _integer_drawer,
+    **dict.fromkeys(("double", "currency", "percent", "decimal"), _decimal_drawer),
+    "picklist": _picklist_drawer,
+    "multiselectpicklist": _picklist_drawer,
+    "date": _date_drawer,
+    "datetime": _datetime_drawer,
+    "boolean": _fixed(lambda r: r.random() < 0.3),
+    "lookup": _lookup_drawer,
+    "ownerlookup": _lookup_drawer,
+    "userlookup": _lookup_drawer,
+    "email": _fixed(_email),
+    "phone": _fixed(_phone),
+    "website": _fixed(_website),
+    "textarea": _fixed(_paragraph),
 }
