@@ -14,6 +14,7 @@ or as a process: `tap-zoho-bulk-simulator --records 1000` (see `cli.py`).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 import shutil
@@ -22,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -57,6 +59,8 @@ class Simulator:
 
     Zoho's accounts server and API domain are both this server (`accounts_url == api_domain ==
     base_url`). Options are documented in the README; each maps to a CLI flag of `cli.py`.
+    Record timestamps are laid out before `now` (default: real UTC now at construction), so
+    the data is identical for one seed only when `now` is fixed too.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class Simulator:
         port: int = 0,
         allow_non_loopback: bool = False,
         verbose: bool = False,
+        now: datetime | None = None,
     ) -> None:
         if not allow_non_loopback and not _is_loopback(host):
             raise ValueError(
@@ -123,6 +128,7 @@ class Simulator:
             per_module=per_module,
             utc_offset=utc_offset,
             multiselect_separator=multiselect_separator,
+            now=now,
         )
         self.clock = Clock()
         self.faults = FaultRegistry(seed=seed)
@@ -202,7 +208,14 @@ class Simulator:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
+        # serve_forever only notices shutdown between polls; a throwaway connection wakes it.
+        stopper = threading.Thread(target=server.shutdown)
+        stopper.start()
+        with contextlib.suppress(OSError):
+            socket.create_connection(
+                (str(server.server_address[0]), int(server.server_address[1])), timeout=1
+            ).close()
+        stopper.join()
         server.close_connections()
         server.server_close()
         if self._thread is not None:

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from types import FrameType
 
 from . import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Simulator
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="inject a fault, e.g. download:503:once or fail-module:Leads (repeatable)",
     )
+    add(
+        "--now",
+        type=datetime.fromisoformat,
+        default=None,
+        metavar="ISO",
+        help="lay data out before this aware time instead of now (for reproducible data)",
+    )
     add("--verbose", action="store_true", help="log each request (method, path, status) to stderr")
     return parser
 
@@ -101,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             allow_non_loopback=args.allow_non_loopback,
             verbose=args.verbose,
+            now=args.now,
         )
         for spec in args.fault:
             simulator.faults.add(spec)

@@ -184,8 +184,11 @@ class FaultRegistry:
 
     def fired_counts(self) -> dict[str, int]:
         """How often each fault fired, by spec."""
+        counts: dict[str, int] = {}
         with self._lock:
-            return {f.spec: f.fired for f in self.faults}
+            for fault in self.faults:
+                counts[fault.spec] = counts.get(fault.spec, 0) + fault.fired
+        return counts
 
     def describe(self) -> dict[str, object]:
         """JSON-ready view for stats and the admin API."""

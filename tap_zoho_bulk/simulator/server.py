@@ -660,7 +660,11 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(parts)
                 parts.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True  # the body's end is unknown: do not reuse the socket
+            return b""
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: Response, path: str) -> None:
