@@ -112,3 +112,53 @@ def test_non_loopback_needs_the_explicit_flag():
         Simulator(host="0.0.0.0", records=1)
     assert Simulator(host="0.0.0.0", records=1, allow_non_loopback=True).base_url == ""
     assert Simulator(host="localhost", records=1).base_url == ""
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_serving_a_million_record_module_stays_under_200_mb():
+    process = launch("--records", "10", "--per-module", "Leads=1000000")
+    try:
+        info = json.loads(first_line(process))
+        session = requests.Session()
+        token = session.post(
+            f"{info['accounts_url']}/oauth/v2/token",
+            params={
+                "grant_type": "refresh_token",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+                "refresh_token": info["refresh_token"],
+            },
+            timeout=10,
+        ).json()["access_token"]
+        headers = {"Authorization": f"Zoho-oauthtoken {token}"}
+        for page, more in [(1, True), (5, False)]:
+            job_id = session.post(
+                f"{info['api_domain']}/crm/bulk/v2/read",
+                json={"query": {"module": "Leads", "page": page}},
+                headers=headers,
+                timeout=30,
+            ).json()["data"][0]["details"]["id"]
+            job = session.get(
+                f"{info['api_domain']}/crm/bulk/v2/read/{job_id}", headers=headers, timeout=30
+            ).json()["data"][0]
+            assert (job["result"]["count"], job["result"]["more_records"]) == (200_000, more)
+            with session.get(
+                info["api_domain"] + job["result"]["download_url"],
+                headers=headers,
+                stream=True,
+                timeout=60,
+            ) as response:
+                size = sum(len(chunk) for chunk in response.iter_content(1 << 20))
+            assert size == int(response.headers["Content-Length"]) > 10_000_000
+        assert peak_rss_kib(process.pid) < 200 * 1024
+    finally:
+        process.kill()
+        process.wait()

@@ -117,3 +117,38 @@ def test_a_token_continuation_reads_the_snapshot_of_the_first_page(api):
     assert len(ids) == 40
     fresh = api.create_id("v8", {"module": "Leads", "page": 4})
     assert api.job("v8", fresh)["result"]["count"] == 15
+
+
+@pytest.mark.parametrize("version", ["v2", "v8"])
+def test_criteria_pages_hold_exactly_the_matching_records(make_api, version):
+    with run_simulator(seed=2, records=200, page_size=15) as sim:
+        api = make_api(sim)
+        records = list(sim.dataset.records("Leads"))
+        times = sorted(record["Modified_Time"] for record in records)
+        low, high = times[40], times[160]
+        criteria = {
+            "group_operator": "and",
+            "group": [
+                {
+                    "api_name": "Modified_Time",
+                    "comparator": "greater_equal",
+                    "value": low.isoformat(),
+                },
+                {"api_name": "Modified_Time", "comparator": "less_than", "value": high.isoformat()},
+            ],
+        }
+        expected = [r["Id"] for r in records if low <= r["Modified_Time"] < high]
+        query = {"module": "Leads", "fields": ["Modified_Time"], "criteria": criteria}
+        job_id, ids = api.create_id(version, query), []
+        while True:
+            ids += [row[0] for row in api.rows(version, job_id)[1:]]
+            result = api.job(version, job_id)["result"]
+            if not result["more_records"]:
+                break
+            if version == "v8":
+                job_id = api.create_id(version, {"page_token": result["next_page_token"]})
+            else:
+                query["page"] = query.get("page", 1) + 1
+                job_id = api.create_id(version, query)
+        assert ids == expected
+        assert len(expected) >= 100
