@@ -479,7 +479,8 @@ class Dataset:
         start = skip if mask is None else self._locate(model, criteria, mask, snapshot, skip)
         written = 0
         index = start
-        with zipped_csv(dest, f"{job_id}.csv", large=per_page > 1_000_000) as out:
+        member = f"{job_id}.csv"
+        with zipped_csv(dest, member, stamp=snapshot.as_of, large=per_page > 1_000_000) as out:
             out.write(",".join(map(quote, ("Id", *columns))).encode() + LINE_END)
             while written < per_page and index < total:
                 batch = _Batch(model, index, min(index + BATCH, total), snapshot.epoch)

@@ -93,17 +93,25 @@ def offset_text(seconds: int) -> str:
 
 
 @contextmanager
-def zipped_csv(dest: BinaryIO, member: str, *, large: bool) -> Iterator[ChunkWriter]:
+def zipped_csv(
+    dest: BinaryIO, member: str, *, stamp: datetime, large: bool
+) -> Iterator[ChunkWriter]:
     """A ZIP holding one CSV member, written to `dest` as chunks arrive.
 
     Compression and the CRC run on a background thread (zlib releases the GIL), so building the
-    next chunk of rows overlaps with deflating the previous one. `dest` may be unseekable (an
-    HTTP response): zipfile then writes data descriptors. `large` forces ZIP64 for members that
-    could pass 2 GiB.
+    next chunk of rows overlaps with deflating the previous one on a multi-core machine. `dest`
+    may be unseekable (an HTTP response): zipfile then writes data descriptors. The member is
+    stamped with `stamp` rather than the wall clock, so equal data gives equal bytes. `large`
+    forces ZIP64 for members that could pass 2 GiB.
     """
+    info = zipfile.ZipInfo(member, date_time=stamp.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    # A ZipInfo does not inherit the archive's level; 3.13 keeps this name as an alias.
+    info._compresslevel = 1  # type: ignore[attr-defined]
+    info.external_attr = 0o644 << 16
     with (
         zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
-        archive.open(member, "w", force_zip64=large) as handle,
+        archive.open(info, "w", force_zip64=large) as handle,
     ):
         writer = ChunkWriter(handle)
         try:
