@@ -165,7 +165,6 @@ class Simulator:
         tokens.register(self.refresh_token, self.user, self._scopes)
         for refresh_token, user, scopes in self._extra_grants:
             tokens.register(refresh_token, user, scopes)
-        data_lock = threading.Lock()
         reads = BulkReads(
             dataset=self.dataset,
             clock=self.clock,
@@ -173,7 +172,6 @@ class Simulator:
             workdir=self._workdir,
             token_key=f"page-token-{self._seed}".encode(),
             module_fails=self.faults.module_fails,
-            data_lock=data_lock,
         )
         writes = BulkWrites(
             base_url=self.base_url,
@@ -190,7 +188,6 @@ class Simulator:
             writes=writes,
             faults=self.faults,
             fields_no_content=self._fields_no_content,
-            data_lock=data_lock,
         )
         server.app = self._app
         self._server = server

@@ -225,7 +225,6 @@ class BulkReads:
         workdir: Path,
         token_key: bytes,
         module_fails: Callable[[str], bool],
-        data_lock: threading.Lock,
     ) -> None:
         self.dataset = dataset
         self.clock = clock
@@ -233,7 +232,6 @@ class BulkReads:
         self.workdir = workdir
         self._token_key = token_key
         self._module_fails = module_fails
-        self._data_lock = data_lock
         self._jobs: dict[str, ReadJob] = {}
         self._grants: dict[str, _PageGrant] = {}
         self._download_times: deque[float] = deque()
@@ -292,11 +290,7 @@ class BulkReads:
                     "Please try again after some time.",
                 )
             job_id = f"{ORG_PREFIX}000005{len(self._jobs) + 400_001:06d}"
-            if request.snapshot is not None:
-                snapshot = request.snapshot
-            else:
-                with self._data_lock:
-                    snapshot = self.dataset.snapshot()
+            snapshot = request.snapshot if request.snapshot is not None else self.dataset.snapshot()
             job = ReadJob(
                 id=job_id,
                 version=version,

@@ -104,15 +104,18 @@ def error_response(error: ApiError, *, gateway: bool = False) -> Response:
     return response
 
 
-Handler = Callable[[Request, Mapping[str, str], AccessToken | None], Response]
+ApiHandler = Callable[[Request, Mapping[str, str], AccessToken], Response]
+"""A Zoho API endpoint: runs only after the access token was checked."""
+OpenHandler = Callable[[Request, Mapping[str, str]], Response]
+"""An endpoint without Zoho auth: the token endpoint and the admin API."""
 
 
 @dataclass(frozen=True)
 class _Route:
     pattern: re.Pattern[str]
     kind: str | None
-    methods: Mapping[str, Handler]
-    auth: bool = True
+    api: Mapping[str, ApiHandler] = field(default_factory=dict)
+    public: Mapping[str, OpenHandler] = field(default_factory=dict)
 
 
 class ZohoApp:
@@ -128,7 +131,6 @@ class ZohoApp:
         writes: BulkWrites,
         faults: FaultRegistry,
         fields_no_content: frozenset[str],
-        data_lock: threading.Lock,
     ) -> None:
         self.dataset = dataset
         self.clock = clock
@@ -137,7 +139,6 @@ class ZohoApp:
         self.writes = writes
         self.faults = faults
         self._fields_no_content = fields_no_content
-        self._data_lock = data_lock
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._errors: Counter[str] = Counter()
@@ -145,57 +146,46 @@ class ZohoApp:
         version = r"(?P<ver>v[0-9.]+)"
         job = r"(?P<job>[^/]+)"
         self._routes = [
-            self._route(r"/oauth/v2/token", "token", {"POST": self._token}, auth=False),
-            self._route(rf"/crm/{version}/settings/modules", "modules", {"GET": self._modules}),
-            self._route(
+            _route(r"/oauth/v2/token", "token", public={"POST": self._token}),
+            _route(rf"/crm/{version}/settings/modules", "modules", api={"GET": self._modules}),
+            _route(
                 rf"/crm/{version}/settings/modules/(?P<module>[^/]+)",
                 "modules",
-                {"GET": self._module},
+                api={"GET": self._module},
             ),
-            self._route(rf"/crm/{version}/settings/fields", "fields", {"GET": self._fields}),
-            self._route(rf"/crm/bulk/{version}/read", "create", {"POST": self._create}),
-            self._route(rf"/crm/bulk/{version}/read/{job}", "poll", {"GET": self._poll}),
-            self._route(
-                rf"/crm/bulk/{version}/read/{job}/result", "download", {"GET": self._download}
+            _route(rf"/crm/{version}/settings/fields", "fields", api={"GET": self._fields}),
+            _route(rf"/crm/bulk/{version}/read", "create", api={"POST": self._create}),
+            _route(rf"/crm/bulk/{version}/read/{job}", "poll", api={"GET": self._poll}),
+            _route(
+                rf"/crm/bulk/{version}/read/{job}/result", "download", api={"GET": self._download}
             ),
-            self._route(rf"/crm/bulk/{version}/write/{job}", "write", {"GET": self._write}),
-            self._route(
+            _route(rf"/crm/bulk/{version}/write/{job}", "write", api={"GET": self._write}),
+            _route(
                 rf"/v2/crm/{ORG_ID}/bulk-write/{job}/(?P<file>[^/]+)\.zip",
                 "write",
-                {"GET": self._write_result},
+                api={"GET": self._write_result},
             ),
-            self._route(r"/__simulator__/stats", None, {"GET": self._admin_stats}, auth=False),
-            self._route(r"/__simulator__/advance", None, {"POST": self._admin_advance}, auth=False),
-            self._route(r"/__simulator__/mutate", None, {"POST": self._admin_mutate}, auth=False),
-            self._route(
+            _route(r"/__simulator__/stats", None, public={"GET": self._admin_stats}),
+            _route(r"/__simulator__/advance", None, public={"POST": self._admin_advance}),
+            _route(r"/__simulator__/mutate", None, public={"POST": self._admin_mutate}),
+            _route(
                 r"/__simulator__/faults",
                 None,
-                {
+                public={
                     "GET": self._admin_faults,
                     "POST": self._admin_add_faults,
                     "DELETE": self._admin_clear_faults,
                 },
-                auth=False,
             ),
-            self._route(
-                r"/__simulator__/expire-tokens",
-                None,
-                {"POST": self._admin_expire_tokens},
-                auth=False,
+            _route(
+                r"/__simulator__/expire-tokens", None, public={"POST": self._admin_expire_tokens}
             ),
-            self._route(
+            _route(
                 r"/__simulator__/expire-page-tokens",
                 None,
-                {"POST": self._admin_expire_page_tokens},
-                auth=False,
+                public={"POST": self._admin_expire_page_tokens},
             ),
         ]
-
-    @staticmethod
-    def _route(
-        pattern: str, kind: str | None, methods: Mapping[str, Handler], *, auth: bool = True
-    ) -> _Route:
-        return _Route(re.compile(pattern), kind, methods, auth)
 
     # -- pipeline -------------------------------------------------------------------------
 
@@ -211,11 +201,10 @@ class ZohoApp:
         route, params = self._match(request.path)
         if route is None:
             return error_response(_NOT_FOUND_PATH, gateway=True)
-        handler = route.methods.get(request.method)
-        if handler is None:
+        if request.method not in route.api and request.method not in route.public:
             return error_response(_BAD_METHOD, gateway=True)
         if route.kind is None:
-            return handler(request, params, None)
+            return route.public[request.method](request, params)
         with self._lock:
             self._calls[route.kind] += 1
         delivery = "normal"
@@ -234,7 +223,7 @@ class ZohoApp:
         if refusal is not None:
             response = self._fault_response(refusal)
         else:
-            response = self._serve(route, handler, request, params)
+            response = self._serve(route, request, params)
         response.delivery = delivery
         return response
 
@@ -261,15 +250,13 @@ class ZohoApp:
             return Response(status, page.encode(), "text/html")
         return error_response(_FAULT_ERRORS[status])
 
-    def _serve(
-        self, route: _Route, handler: Handler, request: Request, params: Mapping[str, str]
-    ) -> Response:
-        if not route.auth:
-            return handler(request, params, None)
+    def _serve(self, route: _Route, request: Request, params: Mapping[str, str]) -> Response:
+        if request.method in route.public:
+            return route.public[request.method](request, params)
         token = self.tokens.authenticate(request.headers.get("Authorization"))
         if isinstance(token, str):
             return error_response(_AUTH_ERRORS[token])
-        response = handler(request, params, token)
+        response = route.api[request.method](request, params, token)
         if route.kind == "create" and response.status == 201:
             cost = CREATE_JOB_CREDITS
         else:
@@ -283,9 +270,7 @@ class ZohoApp:
 
     # -- OAuth ----------------------------------------------------------------------------
 
-    def _token(
-        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _token(self, request: Request, _params: Mapping[str, str]) -> Response:
         values = dict(request.query)
         if request.body:
             form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -295,19 +280,15 @@ class ZohoApp:
     # -- metadata -------------------------------------------------------------------------
 
     def _modules(
-        self, _request: Request, _params: Mapping[str, str], token: AccessToken | None
+        self, _request: Request, _params: Mapping[str, str], token: AccessToken
     ) -> Response:
-        assert token is not None
         if not settings_scope_ok(token.grant.scopes, "modules"):
             return error_response(_SCOPE_MISMATCH)
         return json_response(
             200, {"modules": [m.metadata() for m in self.dataset.modules.values()]}
         )
 
-    def _module(
-        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
-    ) -> Response:
-        assert token is not None
+    def _module(self, _request: Request, params: Mapping[str, str], token: AccessToken) -> Response:
         if not settings_scope_ok(token.grant.scopes, "modules"):
             return error_response(_SCOPE_MISMATCH)
         module = self.dataset.modules.get(params["module"])
@@ -315,10 +296,7 @@ class ZohoApp:
             return error_response(_invalid_module())
         return json_response(200, {"modules": [module.metadata()]})
 
-    def _fields(
-        self, request: Request, _params: Mapping[str, str], token: AccessToken | None
-    ) -> Response:
-        assert token is not None
+    def _fields(self, request: Request, _params: Mapping[str, str], token: AccessToken) -> Response:
         if not settings_scope_ok(token.grant.scopes, "fields"):
             return error_response(_SCOPE_MISMATCH)
         name = request.query.get("module")
@@ -344,10 +322,7 @@ class ZohoApp:
 
     # -- bulk read ------------------------------------------------------------------------
 
-    def _create(
-        self, request: Request, params: Mapping[str, str], token: AccessToken | None
-    ) -> Response:
-        assert token is not None
+    def _create(self, request: Request, params: Mapping[str, str], token: AccessToken) -> Response:
         version = _version(params)
         scopes = token.grant.scopes
         if not bulk_read_scope_ok(scopes):
@@ -388,10 +363,7 @@ class ZohoApp:
             return True
         return module_read_scope_ok(scopes, name, custom=module.generated_type == "custom")
 
-    def _poll(
-        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
-    ) -> Response:
-        assert token is not None
+    def _poll(self, _request: Request, params: Mapping[str, str], token: AccessToken) -> Response:
         denied = self._job_access(params["job"], token)
         if denied is not None:
             return error_response(denied)
@@ -400,9 +372,8 @@ class ZohoApp:
         return json_response(200, {"data": [self.reads.render(job, _version(params))]})
 
     def _download(
-        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+        self, _request: Request, params: Mapping[str, str], token: AccessToken
     ) -> Response:
-        assert token is not None
         job_id = params["job"]
         denied = self._job_access(job_id, token)
         if denied is not None and denied.code != "RESOURCE_NOT_FOUND":
@@ -419,10 +390,7 @@ class ZohoApp:
 
     # -- bulk write -----------------------------------------------------------------------
 
-    def _write(
-        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
-    ) -> Response:
-        assert token is not None
+    def _write(self, _request: Request, params: Mapping[str, str], token: AccessToken) -> Response:
         if not bulk_write_scope_ok(token.grant.scopes):
             return error_response(_SCOPE_MISMATCH)
         job = self.writes.render(params["job"], _version(params))
@@ -431,9 +399,8 @@ class ZohoApp:
         return json_response(200, job)
 
     def _write_result(
-        self, _request: Request, params: Mapping[str, str], token: AccessToken | None
+        self, _request: Request, params: Mapping[str, str], token: AccessToken
     ) -> Response:
-        assert token is not None
         if not bulk_write_scope_ok(token.grant.scopes):
             return error_response(_SCOPE_MISMATCH)
         if params["file"] != params["job"]:
@@ -477,17 +444,12 @@ class ZohoApp:
         self, *, add: Mapping[str, int] | int = 0, modify: Mapping[str, int] | int = 0
     ) -> dict[str, dict[str, int]]:
         """Change the data; stamped with real UTC now because taps window on their own clock."""
-        with self._data_lock:
-            return self.dataset.mutate(now=datetime.now(UTC), add=add, modify=modify)
+        return self.dataset.mutate(now=datetime.now(UTC), add=add, modify=modify)
 
-    def _admin_stats(
-        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_stats(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, self.stats())
 
-    def _admin_advance(
-        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_advance(self, request: Request, _params: Mapping[str, str]) -> Response:
         payload = _admin_json(request)
         seconds = payload.get("seconds") if isinstance(payload, dict) else None
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
@@ -502,9 +464,7 @@ class ZohoApp:
             },
         )
 
-    def _admin_mutate(
-        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_mutate(self, request: Request, _params: Mapping[str, str]) -> Response:
         payload = _admin_json(request)
         if not isinstance(payload, dict):
             return json_response(400, {"error": 'body must be {"add": ..., "modify": ...}'})
@@ -516,14 +476,10 @@ class ZohoApp:
         except (KeyError, ValueError) as exc:
             return json_response(400, {"error": str(exc)})
 
-    def _admin_faults(
-        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_faults(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, self.faults.describe())
 
-    def _admin_add_faults(
-        self, request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_add_faults(self, request: Request, _params: Mapping[str, str]) -> Response:
         payload = _admin_json(request)
         specs: object = None
         if isinstance(payload, dict):
@@ -541,21 +497,25 @@ class ZohoApp:
             return json_response(400, {"error": str(exc)})
         return json_response(200, self.faults.describe())
 
-    def _admin_clear_faults(
-        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_clear_faults(self, _request: Request, _params: Mapping[str, str]) -> Response:
         self.faults.clear()
         return json_response(200, self.faults.describe())
 
-    def _admin_expire_tokens(
-        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_expire_tokens(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, {"expired": self.tokens.expire_all()})
 
-    def _admin_expire_page_tokens(
-        self, _request: Request, _params: Mapping[str, str], _token: AccessToken | None
-    ) -> Response:
+    def _admin_expire_page_tokens(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, {"expired": self.reads.expire_page_tokens()})
+
+
+def _route(
+    pattern: str,
+    kind: str | None,
+    *,
+    api: Mapping[str, ApiHandler] | None = None,
+    public: Mapping[str, OpenHandler] | None = None,
+) -> _Route:
+    return _Route(re.compile(pattern), kind, api or {}, public or {})
 
 
 def _version(params: Mapping[str, str]) -> ApiVersion:
