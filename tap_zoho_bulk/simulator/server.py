@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import socket
 import socketserver
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from .bulk_write import ORG_ID, BulkWrites
@@ -79,13 +80,13 @@ class Request:
 
 @dataclass
 class Response:
-    """A reply; `file` is streamed from disk instead of `body` (result ZIPs can be large)."""
+    """A reply; `file` (an open handle the transport closes) is streamed instead of `body`."""
 
     status: int
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
-    file: Path | None = None
+    file: BinaryIO | None = None
     error_code: str | None = None
     delivery: str = "normal"
 
@@ -381,11 +382,23 @@ class ZohoApp:
         result = self.reads.download(job_id)
         if isinstance(result, ApiError):
             return error_response(result)
+        try:
+            # Opened here: once open, a retention sweep deleting the file cannot cut the reply.
+            handle = result.open("rb")
+        except FileNotFoundError:
+            return error_response(
+                ApiError(
+                    404,
+                    "RESOURCE_NOT_FOUND",
+                    "The requested resource doesn't exist.",
+                    {"resource": job_id},
+                )
+            )
         return Response(
             200,
             content_type="application/zip",
             headers=[("Content-Disposition", f'attachment; filename="{job_id}.zip"')],
-            file=result,
+            file=handle,
         )
 
     # -- bulk write -----------------------------------------------------------------------
@@ -628,7 +641,17 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, response: Response, path: str) -> None:
-        size = response.file.stat().st_size if response.file is not None else len(response.body)
+        try:
+            self._send_open(response, path)
+        finally:
+            if response.file is not None:
+                response.file.close()
+
+    def _send_open(self, response: Response, path: str) -> None:
+        if response.file is not None:
+            size = os.fstat(response.file.fileno()).st_size
+        else:
+            size = len(response.body)
         limit = size // 2 if response.delivery in ("reset", "truncate") else size
         self.send_response(response.status)
         if response.content_type:
@@ -654,14 +677,13 @@ class _Handler(BaseHTTPRequestHandler):
         if response.file is None:
             self.wfile.write(response.body[:limit])
             return
-        with response.file.open("rb") as source:
-            remaining = limit
-            while remaining > 0:
-                chunk = source.read(min(CHUNK, remaining))
-                if not chunk:
-                    break
-                self.wfile.write(chunk)
-                remaining -= len(chunk)
+        remaining = limit
+        while remaining > 0:
+            chunk = response.file.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            remaining -= len(chunk)
 
     def _reset(self) -> None:
         """Abort the connection with a TCP reset, mid-body, as a dropped download looks."""
