@@ -720,6 +720,12 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.server_name = str(host)
         self.server_port = int(port)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up mid-request are routine (taps get killed); other errors are not."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        log.exception("simulator: unexpected error on a connection")
+
     def track(self, connection: socket.socket, *, add: bool) -> None:
         """Remember (or forget) a live connection."""
         with self._connections_lock:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
+import socket
+import struct
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -173,3 +177,21 @@ def test_bulk_write_result_is_consistent_with_its_counts(api):
     assert all(re.fullmatch(r"\d{19}", r[-2]) and r[-1] == "" for r in added)
     assert all(re.fullmatch(r"[A-Z_]+-\w+(:[A-Z_]+-\w+)*", r[-1]) for r in skipped)
     assert api.session.get(url).status_code == 401
+
+
+def test_clients_hanging_up_mid_request_are_not_errors(api, capfd, caplog):
+    job_id = api.create_id("v8", {"module": "Leads"})
+    parts = urlsplit(api.sim.base_url)
+    for request in (
+        f"GET /crm/bulk/v8/read/{job_id}/result HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Zoho-oauthtoken {api.token()}\r\n\r\n",
+        "GET /crm/v8/settings/modules HTTP/1.1\r\nHost: x\r\n",
+    ):
+        sock = socket.create_connection((parts.hostname, parts.port))
+        sock.sendall(request.encode())
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    time.sleep(0.2)  # let the handler threads meet the reset
+    assert api.get("/crm/v8/settings/modules").status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
