@@ -43,19 +43,22 @@ NUMBER, TEXT, MULTI, DATE, DATETIME, BOOLEAN, LOOKUP = (
     "boolean",
     "lookup",
 )
-_ORDERING = ("less_than", "less_equal", "greater_than", "greater_equal")
+_EARLIER = ("less_than", "less_equal")
+_LATER = ("greater_than", "greater_equal")
+_ORDERING = (*_EARLIER, *_LATER)
 _SET = ("equal", "not_equal", "in", "not_in")
 _TEXTUAL = ("contains", "not_contains", "starts_with", "ends_with")
 COMPARATORS: Mapping[str, tuple[str, ...]] = {
     NUMBER: (*_SET, *_ORDERING),
     TEXT: (*_SET, *_TEXTUAL),
     MULTI: (*_SET, *_TEXTUAL),
-    DATE: (*_SET, "between", "not_between", *_ORDERING),
-    DATETIME: (*_SET, "between", "not_between", *_ORDERING),
+    DATE: (*_SET, "between", "not_between", *_LATER, *_EARLIER),
+    DATETIME: (*_SET, "between", "not_between", *_LATER, *_EARLIER),
     BOOLEAN: ("equal",),
     LOOKUP: _SET,
 }
-"""Comparators Bulk Read allows per kind of field (reference §4.3 table)."""
+"""Comparators Bulk Read allows per kind of field, in the reference's §4.3 table order (which is
+what an error's `details.supported` lists)."""
 
 _KINDS: Mapping[str, str] = {
     **dict.fromkeys(NUMBER_TYPES, NUMBER),

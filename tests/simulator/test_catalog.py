@@ -128,7 +128,7 @@ def test_field_metadata_has_zoho_keys_and_types(module: Module) -> None:
         if f.data_type == "formula":
             assert meta["formula"] == {
                 "return_type": f.formula_return_type,
-                "expression": meta["formula"]["expression"],  # type: ignore[index]
+                "expression": meta["formula"]["expression"],
             }
             assert meta["json_type"] in {"double", "string"}
         else:
@@ -136,7 +136,7 @@ def test_field_metadata_has_zoho_keys_and_types(module: Module) -> None:
         if f.data_type == "textarea":
             assert meta["textarea"] == {"type": "large"}
         if f.data_type == "autonumber":
-            assert meta["auto_number"]["prefix"] == f.auto_number_prefix  # type: ignore[index]
+            assert meta["auto_number"]["prefix"] == f.auto_number_prefix
 
 
 def test_lookup_metadata_points_at_an_existing_module() -> None:
@@ -159,11 +159,11 @@ def test_lookup_metadata_points_at_an_existing_module() -> None:
 def test_picklist_metadata_lists_none_then_the_values() -> None:
     source = BY_NAME["Leads"].field("Lead_Source")
     assert source is not None
-    values = [v["actual_value"] for v in source.metadata()["pick_list_values"]]  # type: ignore[attr-defined]
+    values = [v["actual_value"] for v in source.metadata()["pick_list_values"]]
     assert values == ["-None-", *source.pick_list_values]
     interest = BY_NAME["Leads"].field("Product_Interest")
     assert interest is not None
-    listed = [v["actual_value"] for v in interest.metadata()["pick_list_values"]]  # type: ignore[attr-defined]
+    listed = [v["actual_value"] for v in interest.metadata()["pick_list_values"]]
     assert listed == list(interest.pick_list_values)
 
 

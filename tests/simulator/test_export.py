@@ -238,7 +238,7 @@ def test_streams_to_an_unseekable_destination() -> None:
     dataset = Dataset(seed=1, records=5000, now=NOW)
     sink = _Socketish()
     info = dataset.write_page(
-        sink,  # type: ignore[arg-type]
+        sink,
         job_id="1",
         module="Leads",
         columns=dataset.resolve_columns("Leads", None),
@@ -266,7 +266,7 @@ def test_a_failing_destination_stops_the_writer() -> None:
     dataset = Dataset(seed=1, records=30_000, now=NOW)
     with pytest.raises(BrokenPipeError):
         dataset.write_page(
-            _HangsUp(),  # type: ignore[arg-type]
+            _HangsUp(),
             job_id="1",
             module="Leads",
             columns=dataset.resolve_columns("Leads", None),
