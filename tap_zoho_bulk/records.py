@@ -14,11 +14,11 @@ import collections
 import contextlib
 import csv
 import io
+import itertools
 import logging
-import operator
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -38,6 +38,7 @@ DEFAULT_MAX_MEMBER_SIZE = 16 * 1024**3
 _DETAILED_REPORTS = 5
 _SHOWN_VALUE_LENGTH = 40
 _READ_SIZE = 64 * 1024
+_BATCH_ROWS = 1024
 _BOM = codecs.BOM_UTF8
 _REPLACEMENT = "\N{REPLACEMENT CHARACTER}".encode()
 
@@ -198,26 +199,42 @@ class ReadStats:
         return self.rows_read - self.rows_skipped
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Typed:
+    """A column whose text becomes another JSON type."""
+
+    index: int
+    convert: Converter
+    column: str
+    type_name: str
+    #: Whether values are lists, which records must not share: each record gets a copy.
+    lists: bool
+
+
+@dataclass(frozen=True)
 class _Layout:
     """How the columns of one file's header become the stream's records."""
 
     width: int
     keys: list[str]
-    #: (column index, converter, column name, type name) for each typed, emitted column.
-    typed: list[tuple[int, Converter, str, str]]
-    #: Reorders a row's cells into schema order; None when the file is already in it.
-    pick: Callable[[list[Any]], Sequence[Any]] | None
-    #: Whether a row needs a trailing None cell standing in for properties the file lacks.
-    pad: bool
+    #: The column index of each key, None for a property the file lacks.
+    sources: list[int | None]
+    typed: list[_Typed]
+    #: Emitted columns whose text is the value, blank aside.
+    texts: list[int]
     id_index: int | None
 
 
 @dataclass
-class _FileProblems:
+class _FileReport:
+    """What went wrong in one file, counted so each kind is logged a few times, then summed."""
+
     source: str
+    #: Where the file keeps record ids, to name the records that problems were found in.
+    id_index: int | None = None
+    rows: int = 0
     skipped: int = 0
-    bad_by_column: collections.Counter[str] = field(default_factory=collections.Counter)
+    bad_values: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 class RecordReader:
@@ -227,6 +244,10 @@ class RecordReader:
     column discovery knows for the module, selected or not, so that unselected columns are
     dropped silently while a column discovery has never seen (a field added in Zoho since) is
     dropped with one warning asking for a new discovery.
+
+    Rows are converted a batch at a time, column by column: each distinct value of a typed
+    column is converted once per batch, and records are assembled by C iterators. Per record,
+    no Python code runs at all, which is what keeps typing close to the cost of bare CSV parsing.
     """
 
     def __init__(
@@ -239,6 +260,8 @@ class RecordReader:
         logger: logging.Logger | None = None,
     ) -> None:
         self._properties: dict[str, Any] = dict(schema.get("properties") or {})
+        if not self._properties:
+            raise ValueError("the schema has no properties to read")
         self._known = set(known_columns) | set(self._properties)
         self._stream = stream_name or "stream"
         self._log = logger or logging.getLogger(__name__)
@@ -258,61 +281,133 @@ class RecordReader:
 
     def records(self, member: IO[bytes], source: str = "result file") -> Iterator[dict[str, Any]]:
         """Records of one result CSV, read as a stream; `source` names the file in logs."""
+        return itertools.chain.from_iterable(self._batches(member, source))
+
+    def _batches(self, member: IO[bytes], source: str) -> Iterator[Iterator[dict[str, Any]]]:
         text = _Utf8Repair(member)
         rows = csv.reader(io.TextIOWrapper(text, encoding="utf-8", newline=""))
-        problems = _FileProblems(source)
-        read = 0
+        report = _FileReport(source)
         try:
-            header = next(rows, None)
-            if header is None:
+            header = self._next_rows(rows, 1, report)
+            if not header:
                 self._log.warning("%s: %s is empty, not even a header.", self._stream, source)
                 return
-            layout = self._layout(header, source)
-            width, keys, typed, pick, pad = (
-                layout.width,
-                layout.keys,
-                layout.typed,
-                layout.pick,
-                layout.pad,
-            )
-            while True:
-                try:
-                    for row in rows:
-                        if len(row) != width:
-                            if row:  # A blank line is not a row.
-                                read += 1
-                                self._skip(row, layout, rows.line_num, problems)
-                            continue
-                        read += 1
-                        cells: list[Any] = [value or None for value in row]
-                        try:
-                            for index, convert, _, _ in typed:
-                                value = cells[index]
-                                if value is not None:
-                                    cells[index] = convert(value)
-                        except CONVERSION_ERRORS:
-                            cells = self._convert_carefully(row, layout, rows.line_num, problems)
-                        if pad:
-                            cells.append(None)
-                        yield dict(zip(keys, pick(cells) if pick else cells, strict=True))
-                except csv.Error as exc:
-                    read += 1
-                    problems.skipped += 1
-                    self._log.warning(
-                        "%s: skipping malformed CSV near line %d of %s: %s",
-                        self._stream,
-                        rows.line_num,
-                        source,
-                        exc,
-                    )
-                else:
-                    break
+            layout = self._layout(header[0], source)
+            report.id_index = layout.id_index
+            while batch := self._next_rows(rows, _BATCH_ROWS, report):
+                complete = self._complete_rows(batch, layout, report)
+                if complete:
+                    yield self._convert(complete, layout, report)
         finally:
-            self.stats.rows_read += read
-            self.stats.rows_skipped += problems.skipped
-            self.stats.bad_values += problems.bad_by_column.total()
             self.stats.bad_bytes += text.bad_bytes
-            self._summarise(problems, text.bad_bytes)
+            self._summarise(report, text.bad_bytes)
+
+    def _next_rows(
+        self, rows: Iterator[list[str]], count: int, report: _FileReport
+    ) -> list[list[str]]:
+        """Up to `count` parsed rows; a stretch the csv module cannot parse is skipped."""
+        batch: list[list[str]] = []
+        while True:
+            try:
+                # extend() keeps the rows parsed before an error, so none is lost to it.
+                batch.extend(itertools.islice(rows, count - len(batch)))
+            except csv.Error as exc:
+                self._skipped(report, "malformed CSV (%s)", exc)
+                continue
+            return batch
+
+    def _complete_rows(
+        self, batch: list[list[str]], layout: _Layout, report: _FileReport
+    ) -> list[list[str]]:
+        widths = set(map(len, batch))
+        if widths == {layout.width}:
+            report.rows += len(batch)
+            self.stats.rows_read += len(batch)
+            return batch
+        complete = []
+        for row in batch:
+            if len(row) == layout.width:
+                report.rows += 1
+                complete.append(row)
+            elif row:  # A blank line is not a row.
+                self._skipped(
+                    report,
+                    "%d columns instead of %d (Id %s)",
+                    len(row),
+                    layout.width,
+                    _record_id(row, layout.id_index),
+                )
+        self.stats.rows_read += len(complete)
+        return complete
+
+    def _skipped(self, report: _FileReport, reason: str, *args: Any) -> None:
+        report.rows += 1
+        report.skipped += 1
+        self.stats.rows_read += 1
+        self.stats.rows_skipped += 1
+        if report.skipped <= _DETAILED_REPORTS:
+            self._log.warning(
+                "%s: skipping record %d of %s: " + reason,
+                self._stream,
+                report.rows,
+                report.source,
+                *args,
+            )
+
+    def _convert(
+        self, batch: list[list[str]], layout: _Layout, report: _FileReport
+    ) -> Iterator[dict[str, Any]]:
+        texts = list(zip(*batch, strict=True))
+        columns: list[Iterable[Any]] = list(texts)
+        for typed in layout.typed:
+            columns[typed.index] = self._convert_column(texts[typed.index], typed, batch, report)
+        for index in layout.texts:
+            if "" in texts[index]:
+                columns[index] = [value or None for value in texts[index]]
+        emitted = [
+            itertools.repeat(None, len(batch)) if index is None else columns[index]
+            for index in layout.sources
+        ]
+        return map(dict, map(zip, itertools.repeat(layout.keys), zip(*emitted, strict=True)))
+
+    def _convert_column(
+        self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _FileReport
+    ) -> Iterable[Any]:
+        converted = dict.fromkeys(column)  # Each distinct text once; blank stays None.
+        for text in converted:
+            if text:
+                try:
+                    converted[text] = typed.convert(text)
+                except CONVERSION_ERRORS:
+                    self._bad_value(report, typed, text, column, batch)
+        values = map(converted.__getitem__, column)
+        if typed.lists:
+            return [None if value is None else list(value) for value in values]
+        return values
+
+    def _bad_value(
+        self,
+        report: _FileReport,
+        typed: _Typed,
+        text: str,
+        column: Sequence[str],
+        rows: Sequence[list[str]],
+    ) -> None:
+        """Count the cells of `column` holding `text`; log the first few with a record's Id."""
+        cells = column.count(text)
+        report.bad_values[typed.column] += cells
+        self.stats.bad_values += cells
+        if report.bad_values.total() - cells < _DETAILED_REPORTS:
+            row = rows[column.index(text)]
+            self._log.warning(
+                "%s: %r in column %r of Id %s (%s) is not a valid %s; emitting null.",
+                self._stream,
+                _shown(text),
+                typed.column,
+                _record_id(row, report.id_index),
+                report.source,
+                typed.type_name,
+            )
 
     def _layout(self, header: list[str], source: str) -> _Layout:
         columns = [ID_PROPERTY if name in ("id", ID_PROPERTY) else name for name in header]
@@ -326,10 +421,16 @@ class RecordReader:
                     source,
                     name,
                 )
-            elif name not in self._known:
-                self._warn_unknown(name)
-            else:
-                position.setdefault(name, index)
+            elif name in self._known:
+                position[name] = index
+            elif self._warn_once(
+                f"unknown:{name}",
+                "%s: the result has column %r, which the catalog does not know (a field added "
+                "in Zoho since discovery?); dropping it. Re-run discovery to include it.",
+                self._stream,
+                name,
+            ):
+                self.stats.unknown_columns.append(name)
         for name in self._properties:
             if name not in position:
                 self._warn_once(
@@ -339,118 +440,60 @@ class RecordReader:
                     source,
                     name,
                 )
-        width = len(columns)
-        keys = list(self._properties)
-        indices = [position.get(name, width) for name in keys]
         typed = [
-            (position[name], convert, name, type_name)
+            _Typed(position[name], convert, name, type_name, lists=type_name == "array")
             for name, (convert, type_name) in self._converters.items()
             if name in position
         ]
-        in_order = indices == list(range(width))
         return _Layout(
-            width=width,
-            keys=keys,
+            width=len(columns),
+            keys=list(self._properties),
+            sources=[position.get(name) for name in self._properties],
             typed=typed,
-            pick=None if in_order else _picker(indices),
-            pad=width in indices,
+            texts=[
+                position[name]
+                for name in self._properties
+                if name in position and name not in self._converters
+            ],
             id_index=position.get(ID_PROPERTY),
         )
 
-    def _warn_unknown(self, column: str) -> None:
-        if f"unknown:{column}" in self._warned:
-            return
-        self._warned.add(f"unknown:{column}")
-        self.stats.unknown_columns.append(column)
-        self._log.warning(
-            "%s: the result has column %r, which the catalog does not know (a field added in "
-            "Zoho since discovery?); dropping it. Re-run discovery to include it.",
-            self._stream,
-            column,
-        )
+    def _warn_once(self, key: str, message: str, *args: Any) -> bool:
+        """Log `message` the first time `key` comes up for this reader; say whether it did."""
+        if key in self._warned:
+            return False
+        self._warned.add(key)
+        self._log.warning(message, *args)
+        return True
 
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            self._log.warning(message, *args)
-
-    def _skip(self, row: list[str], layout: _Layout, line: int, problems: _FileProblems) -> None:
-        problems.skipped += 1
-        if problems.skipped <= _DETAILED_REPORTS:
-            self._log.warning(
-                "%s: skipping the record ending on line %d of %s (Id %s): %d columns, expected %d.",
-                self._stream,
-                line,
-                problems.source,
-                _record_id(row, layout),
-                len(row),
-                layout.width,
-            )
-
-    def _convert_carefully(
-        self, row: list[str], layout: _Layout, line: int, problems: _FileProblems
-    ) -> list[Any]:
-        """The fast path's result, cell by cell, with each bad value nulled and reported."""
-        cells: list[Any] = [value or None for value in row]
-        for index, convert, column, type_name in layout.typed:
-            value = cells[index]
-            if value is None:
-                continue
-            try:
-                cells[index] = convert(value)
-            except CONVERSION_ERRORS:
-                cells[index] = None
-                problems.bad_by_column[column] += 1
-                if problems.bad_by_column.total() <= _DETAILED_REPORTS:
-                    self._log.warning(
-                        "%s: %r in column %r of Id %s (line %d of %s) is not a valid %s; "
-                        "emitting null.",
-                        self._stream,
-                        _shown(value),
-                        column,
-                        _record_id(row, layout),
-                        line,
-                        problems.source,
-                        type_name,
-                    )
-        return cells
-
-    def _summarise(self, problems: _FileProblems, bad_bytes: int) -> None:
+    def _summarise(self, report: _FileReport, bad_bytes: int) -> None:
         if bad_bytes:
             self._log.warning(
                 "%s: %s had %d bytes of invalid UTF-8, read as U+FFFD.",
                 self._stream,
-                problems.source,
+                report.source,
                 bad_bytes,
             )
-        if problems.skipped > _DETAILED_REPORTS:
+        if report.skipped > _DETAILED_REPORTS:
             self._log.warning(
-                "%s: skipped %d malformed records in %s in all.",
+                "%s: skipped %d malformed records of %s in all.",
                 self._stream,
-                problems.skipped,
-                problems.source,
+                report.skipped,
+                report.source,
             )
-        bad_values = problems.bad_by_column.total()
+        bad_values = report.bad_values.total()
         if bad_values > _DETAILED_REPORTS:
-            by_column = ", ".join(f"{c}: {n}" for c, n in problems.bad_by_column.most_common())
+            by_column = ", ".join(f"{c}: {n}" for c, n in report.bad_values.most_common())
             self._log.warning(
-                "%s: %d values in %s were not of their column's type and became null (%s).",
+                "%s: %d values of %s were not of their column's type and became null (%s).",
                 self._stream,
                 bad_values,
-                problems.source,
+                report.source,
                 by_column,
             )
 
 
-def _picker(indices: list[int]) -> Callable[[list[Any]], Sequence[Any]]:
-    if len(indices) == 1:
-        (index,) = indices
-        return lambda cells: (cells[index],)
-    return operator.itemgetter(*indices)
-
-
-def _record_id(row: list[str], layout: _Layout) -> str:
-    index = layout.id_index
+def _record_id(row: list[str], index: int | None) -> str:
     if index is None or index >= len(row) or not row[index]:
         return "unknown"
     return _shown(row[index])

@@ -115,28 +115,33 @@ def property_schema(field: Mapping[str, Any]) -> PropertySchema | None:
     Metadata is taken as found: anything unexpected degrades to a nullable string so that one
     odd custom field never costs the user a whole module.
     """
-    if field.get("api_name") in NON_EXPORTABLE_FIELD_NAMES:
+    if _text(field.get("api_name")) in NON_EXPORTABLE_FIELD_NAMES:
         return None
-    data_type = field.get("data_type")
+    data_type = _text(field.get("data_type"))
     if data_type in NON_EXPORTABLE_DATA_TYPES:
         return None
     if data_type in _COMPUTED_DATA_TYPES:
         return _computed_schema(field, data_type)
-    factory = _BY_DATA_TYPE.get(data_type) if isinstance(data_type, str) else None
+    factory = _BY_DATA_TYPE.get(data_type)
     if factory is None:
         logger.debug(
             "Field %r has unknown data_type %r; typing it as a string.",
             field.get("api_name"),
-            data_type,
+            field.get("data_type"),
         )
         return _string()
     return factory()
 
 
+def _text(value: object) -> str:
+    """Metadata values as dictionary keys: anything but a string (lists, null) matches nothing."""
+    return value if isinstance(value, str) else ""
+
+
 def _computed_schema(field: Mapping[str, Any], data_type: str) -> PropertySchema:
     details = field.get(data_type)
     return_type = details.get("return_type") if isinstance(details, Mapping) else None
-    factory = _BY_RETURN_TYPE.get(return_type) if isinstance(return_type, str) else None
+    factory = _BY_RETURN_TYPE.get(_text(return_type))
     if factory is None:
         logger.debug(
             "Field %r (%s) has unknown return_type %r; typing it as a string.",
