@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
@@ -457,7 +457,7 @@ class ZohoApp:
         self, *, add: Mapping[str, int] | int = 0, modify: Mapping[str, int] | int = 0
     ) -> dict[str, dict[str, int]]:
         """Change the data; stamped with real UTC now because taps window on their own clock."""
-        return self.dataset.mutate(now=datetime.now(UTC), add=add, modify=modify)
+        return self.dataset.mutate(now=datetime.now(timezone.utc), add=add, modify=modify)
 
     def _admin_stats(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, self.stats())
