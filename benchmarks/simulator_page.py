@@ -20,7 +20,9 @@ from tap_zoho_bulk.simulator.data import Dataset
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 
 
-def write(dataset: Dataset, module: str, rows: int, page: int, criteria: dict | None) -> None:
+def write(
+    dataset: Dataset, module: str, rows: int, page: int, criteria: dict[str, object] | None
+) -> None:
     columns = dataset.resolve_columns(module, None)
     with tempfile.TemporaryFile() as dest:
         started, cpu = time.perf_counter(), time.process_time()
@@ -58,7 +60,7 @@ def main() -> None:
     )
     print(f"pool setup: {time.perf_counter() - started:.2f} s")
     write(dataset, "Leads", args.rows, 1, None)
-    window = {
+    window: dict[str, object] = {
         "group_operator": "and",
         "group": [
             {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -153,23 +153,6 @@ class Group:
 
 
 Criteria = Condition | Group
-
-
-def evaluate(criteria: Criteria, key: Callable[[Condition], object]) -> bool:
-    """Evaluate the tree for one record, given how to get a condition's key for that record."""
-    if isinstance(criteria, Condition):
-        return criteria.test(key(criteria))
-    results = (evaluate(member, key) for member in criteria.members)
-    return all(results) if criteria.operator == "and" else any(results)
-
-
-def conditions(criteria: Criteria) -> Iterator[Condition]:
-    """Every leaf of the tree, left to right."""
-    if isinstance(criteria, Condition):
-        yield criteria
-        return
-    for member in criteria.members:
-        yield from conditions(member)
 
 
 class _Refused(Exception):

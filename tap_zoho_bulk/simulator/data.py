@@ -447,7 +447,7 @@ class Dataset:
         """Same PageInfo as write_page without writing (the server fills `result` at COMPLETED)."""
         model = self._model(module)
         total = snapshot.counts[module]
-        skip = per_page * (page - 1)
+        skip = _skipped(page, per_page)
         mask = self._mask(model, criteria, snapshot)
         if mask is None:
             return PageInfo(max(0, min(per_page, total - skip)), total > skip + per_page)
@@ -473,7 +473,7 @@ class Dataset:
         whole file in memory. Returns PageInfo(count=records in file, more_records=bool)."""
         model = self._model(module)
         total = snapshot.counts[module]
-        skip = per_page * (page - 1)
+        skip = _skipped(page, per_page)
         mask = self._mask(model, criteria, snapshot)
         render_rows = self._renderer(model, columns, snapshot)
         start = skip if mask is None else self._locate(model, criteria, mask, snapshot, skip)
@@ -689,6 +689,8 @@ class Dataset:
         mutation is taken as one second after it. The result maps each touched module to
         {"added": n, "modified": n}.
         """
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
         until = crit.epoch_of(now)
         adds = self._per_module(add)
         modifies = self._per_module(modify)
@@ -810,6 +812,13 @@ def _take(batch: _Batch, keep: list[bool] | None, limit: int) -> tuple[int, int]
             if taken == limit:
                 return taken, batch.start + at + 1
     return taken, batch.stop
+
+
+def _skipped(page: int, per_page: int) -> int:
+    """Matching records before the page; pages and sizes start at 1."""
+    if page < 1 or per_page < 1:
+        raise ValueError("page and per_page must be at least 1")
+    return per_page * (page - 1)
 
 
 def _criteria_key(criteria: Mapping[str, object] | None) -> str:

@@ -434,3 +434,17 @@ def test_records_can_be_modified_again_and_the_latest_change_wins() -> None:
         assert first < r["Modified_Time"] <= second
     for r in dataset.records("Accounts", middle):
         assert NOW < r["Modified_Time"] <= first
+
+
+def test_pages_and_times_are_checked() -> None:
+    dataset = Dataset(seed=1, records=10, now=NOW)
+    for page, per_page in ((0, 5), (1, 0)):
+        with pytest.raises(ValueError, match="at least 1"):
+            dataset.count_page(
+                module="Leads", criteria=None, page=page, per_page=per_page,
+                snapshot=dataset.snapshot(),
+            )  # fmt: skip
+    with pytest.raises(ValueError, match="aware"):
+        dataset.mutate(now=datetime(2026, 1, 1), add=1)
+    with pytest.raises(ValueError, match="aware"):
+        Dataset(now=datetime(2026, 1, 1))
