@@ -594,9 +594,12 @@ class Dataset:
                 pieces.append(source)
         close_run()
 
+        # One %-format per row is faster than joining each row's pieces (no tuple-of-joins).
+        row = b",".join([b"%s"] * len(pieces)) + LINE_END
+
         def rows(batch: _Batch, keep: list[bool] | None, taken: int) -> bytes:
             columns_bytes = [piece(batch, keep, taken) for piece in pieces]
-            return LINE_END.join(map(b",".join, zip(*columns_bytes, strict=True))) + LINE_END
+            return b"".join(map(row.__mod__, zip(*columns_bytes, strict=True)))
 
         return rows
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -49,40 +49,61 @@ def render(value: object, separator: str = ";") -> str:
     return quote(text)
 
 
-class _HourText(dict[int, bytes]):
-    """Local hour number since the epoch → `YYYY-MM-DDTHH:`, filled on first use."""
-
-    def __missing__(self, hour: int) -> bytes:
-        day, hh = divmod(hour, 24)
-        text = f"{date(1970, 1, 1) + timedelta(days=day)}T{hh:02d}:".encode()
-        self[hour] = text
-        return text
-
-
 class DateTimeText:
     """Renders record times as `2021-05-12T17:25:29+05:30` without datetime objects.
 
-    Record times are the only per-record datetime cells, so they are two table lookups: a cache
-    of `YYYY-MM-DDTHH:` prefixes by local hour, and per UTC offset the 3,600 `MM:SS+05:30` tails.
+    Record times are the only per-record datetime cells, so they are two list lookups: the
+    `YYYY-MM-DDTHH:` prefix of the local hour, and per UTC offset the 3,600 `MM:SS+05:30` tails.
     Output is UTF-8 bytes, like every CSV cell, because joining bytes never widens (text with one
     emoji becomes a 4-byte-per-character str in CPython).
     """
 
     def __init__(self, offsets: Sequence[int]) -> None:
         self.offsets = tuple(offsets)
-        self.hours = _HourText()
         self.tails = [
             [f"{s // 60:02d}:{s % 60:02d}{offset_text(offset)}".encode() for s in range(3600)]
             for offset in offsets
         ]
+        # (first hour, prefixes from it on), replaced as one object so readers see a pair
+        # that belongs together while another thread widens the range.
+        self._hours: tuple[int, list[bytes]] = (0, [])
+        self._lock = threading.Lock()
 
-    def column(self, times: Iterable[int], offsets: Iterable[int]) -> list[bytes]:
+    def column(self, times: Sequence[int], offsets: Sequence[int]) -> list[bytes]:
         """Text of each epoch time at the offset of the same position (index into `offsets`)."""
-        hours, tails, shift = self.hours, self.tails, self.offsets
+        if not times:
+            return []
+        shift, tails = self.offsets, self.tails
+        first, hours = self._cover(
+            (min(times) + min(shift)) // 3600, (max(times) + max(shift)) // 3600
+        )
         return [
-            hours[(x := t + shift[o]) // 3600] + tails[o][x % 3600]
+            hours[(x := t + shift[o]) // 3600 - first] + tails[o][x % 3600]
             for t, o in zip(times, offsets, strict=True)
         ]
+
+    def _cover(self, low: int, high: int) -> tuple[int, list[bytes]]:
+        """The hour table, widened first if it does not reach from `low` to `high`."""
+        first, hours = self._hours
+        if hours and first <= low and high < first + len(hours):
+            return first, hours
+        with self._lock:
+            first, hours = self._hours
+            if not hours:
+                first, hours = low, []
+            if low < first:
+                hours = [*map(_hour_prefix, range(low, first)), *hours]
+                first = low
+            hours.extend(map(_hour_prefix, range(first + len(hours), high + 1)))
+            self._hours = (first, hours)
+            return first, hours
+
+
+def _hour_prefix(hour: int) -> bytes:
+    return f"{_EPOCH_DAY + timedelta(hours=hour):%Y-%m-%dT%H:}".encode()
+
+
+_EPOCH_DAY = datetime(1970, 1, 1)
 
 
 def offset_text(seconds: int) -> str:
