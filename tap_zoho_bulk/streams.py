@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_zoho_bulk import settings
 from tap_zoho_bulk.bulk import (
@@ -20,7 +20,7 @@ from tap_zoho_bulk.bulk import (
     window_criteria,
 )
 from tap_zoho_bulk.errors import ConfigError
-from tap_zoho_bulk.records import RecordReader
+from tap_zoho_bulk.records import RecordReader, open_result_member
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -136,14 +136,16 @@ class ModuleStream(Stream):
         parser = RecordReader(
             {"type": "object", "properties": _pick(self.schema, self.export_columns())},
             known_columns=list(self.schema["properties"]),
-            multiselect_separator=self.config.get("multiselect_separator", ";"),
+            stream_name=self.name,
+            multi_select_separator=self.config.get("multiselect_separator", ";"),
             logger=self.logger,
         )
         ties = _Ties.from_state(self.stream_state, self.replication_key)
         for page in reader.pages(self.name):
             self._remember(page.job)
             try:
-                yield from ties.filter(parser.read_zip(page.path, expected_member=page.member))
+                with open_result_member(page.path, page.member) as member:
+                    yield from ties.filter(parser.records(member, source=page.member))
             finally:
                 page.path.unlink(missing_ok=True)
             self.logger.info(

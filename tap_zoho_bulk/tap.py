@@ -192,7 +192,7 @@ class TapZohoBulk(Tap):
         return streams
 
     @classmethod
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Report the tap's own errors as one line, not a traceback."""
         try:
             super().invoke(*args, **kwargs)

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tap_zoho_bulk.simulator import Simulator
-
-from .conftest import config_for, run_cli
+from tests.tap.harness import config_for, run_cli
 
 
 def assert_one_line_failure(result: Any, *fragments: str) -> None:
@@ -53,7 +52,7 @@ def test_unknown_module(sim: Simulator, tmp_path: Path) -> None:
 
 def test_too_many_criteria(sim: Simulator, tmp_path: Path) -> None:
     leaves = [
-        {"api_name": "Annual_Revenue", "comparator": "not_equal", "value": i} for i in range(24)
+        {"api_name": "Annual_Revenue", "comparator": "not_equal", "value": i} for i in range(25)
     ]
     criteria = {"Leads": {"group_operator": "or", "group": leaves}}
     result = run_cli([], tmp_path, config_for(sim, modules=["Leads"], criteria=criteria))
@@ -91,7 +90,7 @@ def test_credit_budget_stops_before_the_job_that_would_exceed_it(
     )
     assert_one_line_failure(result, "max_credits_per_run=60")
     assert len(sim.stats()["jobs"]) == 1
-    assert sim.stats()["credits"] <= 60
+    assert sim.stats()["credits_used"] <= 60
 
 
 @pytest.mark.parametrize("secret_key", ["client_secret", "refresh_token"])
