@@ -160,9 +160,8 @@ class TapZohoBulk(Tap):
         return self._discover_modules()
 
     def _discover_modules(self) -> list[Stream]:
-        version = self.api_version.name
         answer = self.client.get_json(
-            f"/crm/{version}/settings/modules", kind="modules", stream="discovery"
+            f"/crm/{self.api_version.name}/settings/modules", kind="modules", stream="discovery"
         )
         listed = [m for m in (answer or {}).get("modules", []) if m.get("api_supported")]
         exportable = [m["api_name"] for m in listed if m["api_name"] not in UNEXPORTABLE_MODULES]
@@ -171,23 +170,18 @@ class TapZohoBulk(Tap):
         streams: list[Stream] = []
         for module in wanted:
             try:
-                fields = self.client.get_json(
-                    f"/crm/{version}/settings/fields",
-                    kind="fields",
-                    stream=module,
-                    params={"module": module},
-                )
+                fields = self._module_fields(module)
             except ZohoAPIError as exc:
                 self.logger.warning(
                     "Leaving out module '%s': its field list failed: %s", module, exc
                 )
                 continue
-            if not fields or not fields.get("fields"):
+            if not fields:
                 self.logger.warning(
                     "Leaving out module '%s': Zoho returned no field metadata (204).", module
                 )
                 continue
-            schema = module_schema(fields["fields"], extra_columns=extra.get(module, ()))
+            schema = module_schema(fields, extra_columns=extra.get(module, ()))
             streams.append(ModuleStream(self, module=module, schema=schema))
         return streams
 
