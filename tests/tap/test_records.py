@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from singer_sdk.singerlib.json import serialize_json
 
 from tap_zoho_bulk.records import (
     CorruptArchiveError,
@@ -130,13 +131,15 @@ def test_records_encode_to_exact_json(tmp_path):
         "7,Acme,,,1234.50,0.1,42,,false,2021-05-12,2021-05-12T11:55:29Z,a;b,,",
     )
     (record,) = read_all(write_zip(tmp_path, content))
-    encoded = msgspec.json.Encoder(decimal_format="number").encode(record)
-    assert encoded == (
-        b'{"Id":"7","Name":"Acme","Notes":null,"Owner":null,"Amount":1234.50,"Score":0.1,'
-        b'"Units":42,"External_Ref":null,"Active":false,"Closing_Date":"2021-05-12",'
-        b'"Created_Time":"2021-05-12T11:55:29+00:00","Regions":["a","b"],"Weighted":null,'
-        b'"Owner.last_name":null}'
+    expected = (
+        '{"Id":"7","Name":"Acme","Notes":null,"Owner":null,"Amount":1234.50,"Score":0.1,'
+        '"Units":42,"External_Ref":null,"Active":false,"Closing_Date":"2021-05-12",'
+        '"Created_Time":"2021-05-12T11:55:29+00:00","Regions":["a","b"],"Weighted":null,'
+        '"Owner.last_name":null}'
     )
+    # The SDK's msgspec writer and its default (simplejson) writer.
+    assert msgspec.json.Encoder(decimal_format="number").encode(record) == expected.encode()
+    assert serialize_json(record) == expected
 
 
 def test_datetimes_with_different_offsets_are_the_same_utc_instant(tmp_path):
