@@ -186,7 +186,11 @@ class _Utf8Repair(io.BufferedIOBase):
 
 @dataclass
 class ReadStats:
-    """Running totals over every file a RecordReader has read, for the stream to report."""
+    """Running totals over every file a RecordReader has read, for the stream to report.
+
+    Rows count as read when their batch is parsed, up to one batch ahead of the records handed
+    out; once a file's records are exhausted the totals are exact.
+    """
 
     rows_read: int = 0
     rows_skipped: int = 0
@@ -280,7 +284,10 @@ class RecordReader:
         self.stats = ReadStats()
 
     def records(self, member: IO[bytes], source: str = "result file") -> Iterator[dict[str, Any]]:
-        """Records of one result CSV, read as a stream; `source` names the file in logs."""
+        """Records of one result CSV, read as a stream; `source` names the file in logs.
+
+        Lazy: iterate it while `member` is open, i.e. inside `open_result_member`'s block.
+        """
         return itertools.chain.from_iterable(self._batches(member, source))
 
     def _batches(self, member: IO[bytes], source: str) -> Iterator[Iterator[dict[str, Any]]]:
