@@ -49,6 +49,8 @@ __all__ = ["Dataset", "PageInfo", "QueryError", "Snapshot"]
 
 GROUP_WIDTH = 8
 """Fields sharing one pool index; a record's values within a group move together."""
+POOL_SIZE = 1009
+"""Entries per field pool (of the first group; later groups have a few more)."""
 BATCH = 4096
 """Records handled per column pass; bounds memory per request to a few MB."""
 MAX_FIELDS = 200
@@ -90,12 +92,6 @@ class _Change(NamedTuple):
     variant: int
 
 
-def _prime_at_least(n: int) -> int:
-    while any(n % d == 0 for d in range(2, int(n**0.5) + 1)):
-        n += 1
-    return n
-
-
 def _stable(*parts: object) -> int:
     """A 32-bit number fixed by `parts` across runs and Python versions (unlike hash())."""
     return zlib.crc32("/".join(map(str, parts)).encode())
@@ -130,10 +126,10 @@ class _Model:
         self.shifts: list[int] = []
         self.values: dict[str, list[object]] = {}
         self.cells: dict[str, list[bytes]] = {}
-        ctx = PoolContext(dataset.start, dataset.offsets, dataset.lookup_drawers())
+        ctx = PoolContext(dataset.start, dataset.offsets, dataset._lookup_drawers())
         for g in range(0, len(pooled), GROUP_WIDTH):
             number = g // GROUP_WIDTH
-            size = _prime_at_least(1000 + 37 * number)
+            size = POOL_SIZE + 37 * number  # unequal sizes keep groups from repeating together
             self.sizes.append(size)
             self.shifts.append(5 * number % 17)
             for f in pooled[g : g + GROUP_WIDTH]:
@@ -148,9 +144,6 @@ class _Model:
 
     def index_of(self, record_id: object) -> int:
         return int(str(record_id)) - self.id_base
-
-    def count(self, epoch: int) -> int:
-        return self.base + sum(a.size for a in self.added if a.epoch <= epoch)
 
     def kind(self, api_name: str) -> str:
         """Where a field's values come from: "id", "auto", "created", "modified" or "pool"."""
@@ -344,11 +337,8 @@ class Dataset:
         for start in range(0, snap.counts[module], BATCH):
             batch = _Batch(model, start, min(start + BATCH, snap.counts[module]), snap.epoch)
             columns = [self._typed_column(batch, name) for name in names]
-            for at, index in enumerate(batch.indices):
-                record: dict[str, object] = {"Id": model.record_id(index)}
-                for name, column in zip(names, columns, strict=True):
-                    record[name] = column[at]
-                yield record
+            for index, row in zip(batch.indices, zip(*columns, strict=True), strict=True):
+                yield {"Id": model.record_id(index), **dict(zip(names, row, strict=True))}
 
     def _typed_column(self, batch: _Batch, name: str) -> list[object]:
         model = batch.model
@@ -501,7 +491,7 @@ class Dataset:
     ) -> _Mask | None:
         if not criteria:
             return None
-        key = (model.name, _criteria_key(criteria), snapshot.epoch)
+        key = (model.name, _criteria_key(criteria))
         with self._lock:
             parsed = self._compiled.get(key)
         if parsed is None:
@@ -662,7 +652,7 @@ class Dataset:
                 self._models[module] = model
             return model
 
-    def lookup_drawers(self) -> Mapping[str, Callable[[random.Random], str | None]]:
+    def _lookup_drawers(self) -> Mapping[str, Callable[[random.Random], str | None]]:
         """For each module: draw the id of one of its base records (None when it has none)."""
 
         def drawer(position: int, count: int) -> Callable[[random.Random], str | None]:
@@ -808,6 +798,9 @@ def _take(batch: _Batch, keep: list[bool] | None, limit: int) -> tuple[int, int]
     if keep is None:
         taken = min(limit, batch.stop - batch.start)
         return taken, batch.start + taken
+    matches = keep.count(True)
+    if matches <= limit:
+        return matches, batch.stop
     taken = 0
     for at, ok in enumerate(keep):
         if ok:
