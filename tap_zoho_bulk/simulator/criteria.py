@@ -113,6 +113,7 @@ def epoch_of(value: datetime) -> int:
 
 
 _KEYS: Mapping[str, Callable[[Any, str], object]] = {
+    NUMBER: lambda v, _s: v if isinstance(v, (int, Decimal)) else Decimal(v),  # ids are str
     TEXT: lambda v, _s: str(v).casefold(),
     MULTI: lambda v, s: (s.join(v).casefold(), frozenset(x.casefold() for x in v)),
     DATETIME: lambda v, _s: epoch_of(v),
@@ -123,8 +124,9 @@ _KEYS: Mapping[str, Callable[[Any, str], object]] = {
 def key_of(kind: str, value: object, separator: str = ";") -> object:
     """The comparable key of a typed record value (None stays None).
 
-    Numbers, booleans and lookup ids are their own keys; text is case-folded; a multi-select is
-    (joined text, set of values); dates are ordinals and datetimes epoch seconds.
+    Numbers are int or Decimal (record ids, which are strings, become numbers); booleans and
+    lookup ids are their own keys; text is case-folded; a multi-select is (joined text, set of
+    values); dates are ordinals and datetimes epoch seconds.
     """
     if value is None:
         return None

@@ -416,6 +416,21 @@ def test_system_properties_and_lookup_ids_filter() -> None:
     assert matching_ids(dataset, "Contacts", by_name) == mine
 
 
+def test_ids_compare_as_numbers_directly_and_through_a_lookup() -> None:
+    dataset = Dataset(seed=3, records=200, now=NOW)
+    leads = list(dataset.records("Leads"))
+    partner = next(str(r["Partner_Account"]) for r in leads if r["Partner_Account"])
+    through = {"api_name": "Partner_Account.id", "comparator": "equal", "value": partner}
+    assert matching_ids(dataset, "Leads", through) == [
+        r["Id"] for r in leads if r["Partner_Account"] == partner
+    ]
+    middle = str(leads[100]["Id"])
+    later = {"api_name": "id", "comparator": "greater_equal", "value": middle}
+    assert matching_ids(dataset, "Leads", later) == [r["Id"] for r in leads[100:]]
+    above = {"api_name": "Partner_Account.id", "comparator": "greater_than", "value": 0}
+    assert matching_ids(dataset, "Leads", above) == [r["Id"] for r in leads if r["Partner_Account"]]
+
+
 def test_criteria_see_the_snapshot_the_job_took() -> None:
     dataset = Dataset(seed=3, records=100, now=NOW)
     snapshot = dataset.snapshot()
