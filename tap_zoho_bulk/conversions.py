@@ -1,10 +1,10 @@
 """CSV cell text to JSON values, one converter per JSON Schema property.
 
-Converters run once per cell of exports that reach millions of rows, so each is the cheapest
-callable that still validates its input: C builtins where they fit, and a cache for date-times,
-the one type whose honest conversion costs more than parsing the CSV cell. Every converter raises
-one of CONVERSION_ERRORS on text that is not of its type; deciding what to do then is the
-caller's business.
+Converters run on the distinct values of exports that reach millions of rows, so each is the
+cheapest callable that still validates its input: C builtins where they fit, and a cache for
+date-times, the one type whose honest conversion costs more than parsing its CSV cell. Every
+converter raises one of CONVERSION_ERRORS on text that is not of its type; deciding what to do
+then is the caller's business.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _MINUTES_PER_DAY = 1440
 _UTC_SUFFIX = "+00:00"
 _SECONDS = frozenset(f":{second:02d}" for second in range(60))
 
-#: Every capitalisation of true/false: a dict lookup is a C call, `.lower()` would not be.
+#: Every capitalisation of true/false, so that the converter is a bare C dict lookup.
 _BOOLEANS: dict[str, bool] = {
     "".join(letters): value
     for word, value in (("true", True), ("false", False))
