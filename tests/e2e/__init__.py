@@ -1,0 +1,1 @@
+"""End-to-end tests: Meltano, the simulator process and PostgreSQL, all real."""
