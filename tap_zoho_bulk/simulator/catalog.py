@@ -119,7 +119,12 @@ class Field:
             "lookup": _lookup_metadata(self),
             "multiselectlookup": {},
             "formula": (
-                {"return_type": self.formula_return_type, "expression": "${Leads.Annual Revenue}"}
+                {
+                    "return_type": self.formula_return_type,
+                    "expression": _FORMULAS.get(
+                        self.formula_return_type or "", "${Annual Revenue}*0.25"
+                    ),
+                }
                 if self.data_type == "formula"
                 else {}
             ),
@@ -153,6 +158,8 @@ class Field:
             "modified_time": None,
         }
 
+
+_FORMULAS: Mapping[str, str] = {"text": "Concat(${City},' / ',${Country})"}
 
 _UI_TYPES: Mapping[str, int] = {
     "text": 1,
@@ -263,7 +270,7 @@ class Module:
             "deletable": self.api_supported,
             "convertable": self.api_name == "Leads",
             "show_as_tab": True,
-            "sequence_number": int(self.id[-2:]),
+            "sequence_number": int(self.id[-2:]) - 49,  # 1 for the first module (module_id)
             "modified_time": None,
             "modified_by": None,
             "profiles": [{"name": "Administrator", "id": f"{ORG_PREFIX}000000026011"}],

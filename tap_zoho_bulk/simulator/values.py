@@ -1,7 +1,7 @@
 """Pseudo-random typed field values, drawn into fixed-size pools per field.
 
 Records never store values: `data.py` picks pool entries by index arithmetic. A pool is drawn
-once per (seed, module, field group) from a seeded `random.Random`, so the same seed always gives
+once per (seed, module, field) from a seeded `random.Random`, so the same seed always gives
 the same data. The vocabulary deliberately carries what breaks naive CSV handling: commas, double
 quotes, apostrophes, line breaks inside values, emoji and CJK text.
 """
