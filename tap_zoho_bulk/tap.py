@@ -7,11 +7,16 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers.capabilities import (
+    CapabilitiesEnum,
+    PluginCapabilities,
+    TapCapabilities,
+)
 
 from tap_zoho_bulk import settings
 from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
@@ -46,6 +51,16 @@ class TapZohoBulk(Tap):
     name = "tap-zoho-bulk"
     dynamic_catalog = True
     message_writer_class = MsgSpecWriter
+    # No BATCH: in singer-sdk 0.54 batch files bypass selection and stream maps.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
     config_jsonschema = settings.CONFIG_SCHEMA
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
