@@ -39,6 +39,7 @@ PROJECT_DIRS = ("tap_zoho_bulk",)
 
 # Settings from the developer's shell must not leak into a run (Meltano reads them first).
 LEAKY_PREFIXES = ("TAP_ZOHO_BULK_", "TARGET_JSONL_", "TARGET_POSTGRES_", "MELTANO_")
+CLUSTER_USER = "tap-zoho-bulk-e2e"
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -209,16 +210,20 @@ def _pg_program(name: str) -> str:
 
 
 def _unprivileged_user() -> str:
-    """The account to run the cluster as when the tests run as root (initdb refuses root)."""
-    for name in ("postgres", "tap-zoho-bulk-e2e"):
+    """The account to run the cluster as when the tests run as root (initdb refuses root).
+
+    Debian's postgresql package creates `postgres`; where it does not exist, a system user of our
+    own is created once.
+    """
+    for name in ("postgres", CLUSTER_USER):
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
     subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", CLUSTER_USER],
         check=True,
     )
-    return name
+    return CLUSTER_USER
 
 
 def _free_port() -> int:
