@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from tap_zoho_bulk import settings
 from tap_zoho_bulk.bulk import (
@@ -55,6 +56,7 @@ class ModuleStream(Stream):
         else:
             self.logger.info("'%s' has no %s: syncing it full-table.", module, key)
         self._tap_ref = tap
+        self._extracted_at: datetime | None = None
 
     def selected_columns(self) -> list[str]:
         """Selected properties in schema order, `Id` first."""
@@ -143,11 +145,14 @@ class ModuleStream(Stream):
         ties = _Ties.from_state(self.stream_state, self.replication_key)
         for page in reader.pages(self.name):
             self._remember(page.job)
+            self._extracted_at = page.job.completed_at
             try:
                 with open_result_member(page.path, page.member) as member:
                     yield from ties.filter(parser.records(member, source=page.member))
             finally:
                 page.path.unlink(missing_ok=True)
+            if self.replication_key and ties.max_value is not None:
+                super()._increment_stream_state({self.replication_key: ties.max_value})
             self.logger.info(
                 "'%s' page %d: %d records (job %s, %d polls).",
                 self.name,
@@ -165,6 +170,32 @@ class ModuleStream(Stream):
             credits.by_stream.get(self.name, 0),
             credits.total,
         )
+
+    # The two overrides below replace per-record work of singer-sdk 0.54 that this stream makes
+    # redundant; together they more than double throughput (see benchmarks/).
+
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        """RECORD messages without the SDK's per-record pruning and conforming.
+
+        Records are built from the selected schema only, with JSON-native values, so pruning
+        deselected keys and conforming types would change nothing. Stream maps still apply.
+        """
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=self._extracted_at,
+                )
+
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        """Bookmarks advance once per page (from `_Ties`), not once per record."""
 
     def _remember(self, job: JobStats) -> None:
         """Put the page being emitted into STATE before its first record."""

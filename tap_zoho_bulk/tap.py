@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import requests
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.capabilities import (
     CapabilitiesEnum,
     PluginCapabilities,
@@ -25,6 +24,7 @@ from tap_zoho_bulk.client import CreditLedger, ZohoClient
 from tap_zoho_bulk.errors import ConfigError, ZohoAPIError, ZohoTapError
 from tap_zoho_bulk.schema import module_schema, property_schema
 from tap_zoho_bulk.streams import ModuleStream
+from tap_zoho_bulk.writer import BufferedMsgSpecWriter
 
 # Modules Zoho lists as api_supported that Bulk Read refuses (reference §7).
 UNEXPORTABLE_MODULES = frozenset(
@@ -50,7 +50,7 @@ class TapZohoBulk(Tap):
 
     name = "tap-zoho-bulk"
     dynamic_catalog = True
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
     # No BATCH: in singer-sdk 0.54 batch files bypass selection and stream maps.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
