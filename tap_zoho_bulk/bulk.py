@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import re
 import shutil
@@ -27,6 +28,7 @@ from tap_zoho_bulk.errors import ConfigError, JobFailedError, ZohoAPIError
 
 MAX_CRITERIA = 25  # Zoho's limit on leaves in one query (reference §4.3)
 MAX_FIELDS = 200  # above this Zoho silently exports every field (reference §4.2)
+TMP_PREFIX = "tap-zoho-bulk-"
 KNOWN_STATES = {"ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE"}
 VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
 
@@ -221,7 +223,9 @@ class BulkReader:
         self._exports: dict[str, ModuleExport] = {}
         self.jobs: list[JobStats] = []
         self._jobs_lock = threading.Lock()
-        self._tmp = Path(tempfile.mkdtemp(prefix="tap-zoho-bulk-"))
+        _sweep_orphans()
+        self._tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        (self._tmp / "pid").write_text(str(os.getpid()))
 
     def start(self, plans: Sequence[ExportPlan]) -> None:
         """Submit every plan at once; job slots decide how many run at the same time."""
@@ -501,3 +505,24 @@ class ModuleExport(threading.Thread):
             time.monotonic() - started,
         )
         return dest
+
+
+def _sweep_orphans() -> None:
+    """Delete result files left by runs that were killed (SIGKILL gives no chance to clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
+        try:
+            pid = int((folder / "pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -146,6 +147,7 @@ class ModuleStream(Stream):
         for page in reader.pages(self.name):
             self._remember(page.job)
             self._extracted_at = page.job.completed_at
+            started = time.monotonic()
             try:
                 with open_result_member(page.path, page.member) as member:
                     yield from ties.filter(parser.records(member, source=page.member))
@@ -153,11 +155,14 @@ class ModuleStream(Stream):
                 page.path.unlink(missing_ok=True)
             if self.replication_key and ties.max_value is not None:
                 super()._increment_stream_state({self.replication_key: ties.max_value})
+            elapsed = time.monotonic() - started
             self.logger.info(
-                "'%s' page %d: %d records (job %s, %d polls).",
+                "'%s' page %d: %d records in %.1fs (%.0f records/s; job %s, %d polls).",
                 self.name,
                 page.job.page,
                 page.job.count,
+                elapsed,
+                page.job.count / elapsed if elapsed > 0 else 0.0,
                 page.job.job_id,
                 page.job.polls,
             )
