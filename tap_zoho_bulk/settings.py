@@ -18,6 +18,7 @@ from singer_sdk import typing as th
 from tap_zoho_bulk.auth import DATA_CENTERS, ENVIRONMENTS, data_center
 from tap_zoho_bulk.errors import ConfigError
 
+SIMULATOR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 API_VERSIONS = ["v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"]
 REPLICATION_KEYS = ["Created_Time", "Modified_Time"]
 
@@ -262,6 +263,9 @@ def _simulator_connection(config: Mapping[str, Any], logger: logging.Logger) -> 
     simulator = Simulator(
         seed=config.get("simulator_seed", 1),
         records=config.get("simulator_records", 500),
+        # A fixed "now" makes the simulated org the same on every run, so incremental runs
+        # against it behave as against a real org that nobody is editing.
+        now=SIMULATOR_EPOCH,
     )
     simulator.start()
     atexit.register(simulator.stop)
