@@ -123,6 +123,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Zoho Bulk Read criteria per module, ANDed with the incremental window.",
     ),
     th.Property(
+        "bulk_write_job_ids",
+        th.ArrayType(th.StringType),
+        title="Bulk write job ids",
+        description="Ids of Zoho Bulk Write jobs to report in the bulk_write_jobs and "
+        "bulk_write_results streams (Zoho has no API that lists them).",
+    ),
+    th.Property(
         "max_concurrent_jobs",
         th.IntegerType,
         default=8,

@@ -17,7 +17,7 @@ from singer_sdk.helpers.capabilities import (
     TapCapabilities,
 )
 
-from tap_zoho_bulk import settings
+from tap_zoho_bulk import metadata, settings
 from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.bulk import ApiVersion, BulkReader, Polling
 from tap_zoho_bulk.client import CreditLedger, ZohoClient
@@ -168,11 +168,13 @@ class TapZohoBulk(Tap):
     def discover_streams(self) -> Sequence[Stream]:
         """Streams from the input catalog when there is one, else from Zoho's metadata APIs."""
         if self.input_catalog is not None:
+            entries = self.input_catalog.streams
             return [
                 ModuleStream(self, module=entry.tap_stream_id, schema=entry.schema.to_dict())
-                for entry in self.input_catalog.streams
-            ]
-        return self._discover_modules()
+                for entry in entries
+                if entry.tap_stream_id not in metadata.STREAM_NAMES
+            ] + metadata.streams(self, [entry.tap_stream_id for entry in entries])
+        return self._discover_modules() + metadata.streams(self)
 
     def _discover_modules(self) -> list[Stream]:
         answer = self.client.get_json(
