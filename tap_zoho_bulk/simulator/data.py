@@ -26,7 +26,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 from itertools import compress, islice
 from types import MappingProxyType
@@ -210,11 +210,11 @@ class _Batch:
         if cached is not None:
             return cached
         last = self.model.now - 1
-        column = [last - ((h * 0x2C1B3C6D) & _M32) % TWO_YEARS for h in self.hashes]
-        for index in range(max(self.start, self.model.base), self.stop):
-            added = self._added(index)
-            h = self.hashes[index - self.start]
-            column[index - self.start] = added.after + 1 + h % (added.until - added.after)
+        base = self.hashes[: max(0, self.model.base - self.start)]
+        column = [last - ((h * 0x2C1B3C6D) & _M32) % TWO_YEARS for h in base]
+        for at in range(len(base), len(self.hashes)):
+            added = self._added(self.start + at)
+            column.append(added.after + 1 + self.hashes[at] % (added.until - added.after))
         self._cache["created"] = column
         return column
 
@@ -224,15 +224,15 @@ class _Batch:
         if cached is not None:
             return cached
         now = self.model.now
+        created = self.created()
+        base = self.hashes[: max(0, self.model.base - self.start)]
         column = [
             c if h >> 30 == 0 else c + ((h * 0x297A2D39) & _M32) % (now - c)
-            for h, c in zip(self.hashes, self.created(), strict=True)
+            for h, c in zip(base, created, strict=False)  # created also holds added records
         ]
-        for index in range(max(self.start, self.model.base), self.stop):
-            until = self._added(index).until
-            at = index - self.start
-            c = self.created()[at]
-            column[at] = c + (self.hashes[at] >> 3) % (until - c + 1)
+        for at in range(len(base), len(self.hashes)):
+            until, c = self._added(self.start + at).until, created[at]
+            column.append(c + (self.hashes[at] >> 3) % (until - c + 1))
         for index, change in self.changes:
             column[index - self.start] = change.modified
         self._cache["modified"] = column
@@ -293,7 +293,7 @@ class Dataset:
         self.separator = multiselect_separator
         own = offset_seconds(utc_offset)
         self.offsets = (own, *(s for s in map(offset_seconds, OTHER_OFFSETS) if s != own))
-        start = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        start = (now or datetime.now(UTC)).replace(microsecond=0)
         if start.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.start = crit.epoch_of(start)
@@ -304,6 +304,8 @@ class Dataset:
         self._models: dict[str, _Model] = {}
         self._lock = threading.RLock()
         self._clock = self.start
+        self._read_at: int | None = self.start
+        """Latest known read of the data since the last mutation; None: a read at unknown time."""
         self._snapshot = Snapshot(0, start, MappingProxyType(dict(self.base_counts)))
         self._times = DateTimeText(self.offsets)
         self._compiled: OrderedDict[tuple[object, ...], crit.Criteria] = OrderedDict()
@@ -319,19 +321,35 @@ class Dataset:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
-        """The current state, frozen: later mutations do not show through it."""
+    def snapshot(self, *, at: datetime | None = None) -> Snapshot:
+        """The current state, frozen: later mutations do not show through it.
+
+        Taking a snapshot is reading the data, and a later mutation must not stamp records
+        before that read (they would sit in the past of a reader that could not see them, and
+        an incremental client would never get them). `at` says when the read happened; without
+        it the next mutation assumes the read may have been a moment ago and stamps its records
+        at its own `now`.
+        """
         with self._lock:
+            if at is None:
+                self._read_at = None
+            elif self._read_at is not None:
+                self._read_at = max(self._read_at, crit.epoch_of(at))
             return self._snapshot
 
     def record_count(self, module: str, snapshot: Snapshot | None = None) -> int:
-        return (snapshot or self.snapshot()).counts[module]
+        return (snapshot or self._current()).counts[module]
+
+    def _current(self) -> Snapshot:
+        """The current snapshot for the oracle's own use: not a read that constrains mutations."""
+        with self._lock:
+            return self._snapshot
 
     def records(self, module: str, snapshot: Snapshot | None = None) -> Iterator[dict[str, object]]:
         """Typed oracle records for tests: {"Id": str, field api_name: value}; values are
         None | str | int | bool | Decimal | date | aware datetime | list[str]. Includes every
         bulk-exportable field (not the rejected ones)."""
-        snap = snapshot or self.snapshot()
+        snap = snapshot or self._current()
         model = self._model(module)
         names = [f.api_name for f in self.modules[module].exportable_fields()]
         for start in range(0, snap.counts[module], BATCH):
@@ -356,7 +374,7 @@ class Dataset:
 
     def value(self, module: str, index: int, path: str, snapshot: Snapshot | None = None) -> object:
         """The typed value of one field (dotted paths included) of record `index`."""
-        snap = snapshot or self.snapshot()
+        snap = snapshot or self._current()
         model = self._model(module)
         head, dot, tail = path.partition(".")
         current = self._typed_column(_Batch(model, index, index + 1, snap.epoch), head)[0]
@@ -678,9 +696,11 @@ class Dataset:
         per module (Modified_Time moved into that interval, a few values changed). Returns what
         was done. Stays O(number of mutations) memory. Existing snapshots are unaffected.
 
-        An int applies to every bulk-exportable module. A `now` that is not after the previous
-        mutation is taken as one second after it. The result maps each touched module to
-        {"added": n, "modified": n}.
+        The interval starts no earlier than the last read of the data (see `snapshot`), so a
+        read at an unknown time narrows it to the second `now`, as does a `now` in the same
+        second as the previous mutation; stamps are never later than `now`. An int applies to
+        every bulk-exportable module. The result maps each touched module to {"added": n,
+        "modified": n}.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -692,9 +712,16 @@ class Dataset:
             if not any(adds.values()) and not any(modifies.values()):
                 self._clock = max(after, until)
                 return {}
-            # Two mutations within one second (real clocks do that) still get disjoint
-            # intervals: the later one is stamped a second after the earlier.
-            until = max(until, after + 1)
+            # Stamps never go back past the previous mutation or the last read of the data (see
+            # `snapshot`), nor forward past `now`: a record from the future would miss the window
+            # of a client reading right now. Within one second that leaves just the second `now`.
+            until = max(until, after)
+            if self._read_at is None:
+                after = until
+            elif self._read_at > after:
+                after = self._read_at
+            after = min(after, until - 1)
+            self._read_at = until
             epoch = self._snapshot.epoch + 1
             counts = dict(self._snapshot.counts)
             done: dict[str, dict[str, int]] = {}
@@ -719,7 +746,7 @@ class Dataset:
                 counts[name] = existing + n_add
                 done[name] = {"added": n_add, "modified": len(chosen)}
             self._clock = until
-            as_of = datetime.fromtimestamp(until, timezone.utc)
+            as_of = datetime.fromtimestamp(until, UTC)
             self._snapshot = Snapshot(epoch, as_of, MappingProxyType(counts))
             return done
 

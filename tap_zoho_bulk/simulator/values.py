@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from .catalog import USERS, Field
@@ -332,7 +332,7 @@ def _decimal_drawer(field: Field, _ctx: PoolContext) -> Callable[[random.Random]
 
 
 def _date_drawer(field: Field, ctx: PoolContext) -> Callable[[random.Random], date]:
-    today = datetime.fromtimestamp(ctx.now, timezone.utc).date()
+    today = datetime.fromtimestamp(ctx.now, UTC).date()
     if field.api_name == "Date_of_Birth":
         return lambda r: date(1950, 1, 1) + timedelta(days=r.randrange(20_000))
     # Due and closing dates fall on both sides of today.

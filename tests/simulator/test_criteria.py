@@ -12,7 +12,7 @@ import io
 import random
 import zipfile
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -20,7 +20,7 @@ import pytest
 from tap_zoho_bulk.simulator.catalog import USERS
 from tap_zoho_bulk.simulator.data import Dataset
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 OWN_OFFSET = timezone(timedelta(hours=5, minutes=30))
 EMPTY = "${EMPTY}"
 NUMBER_COMPARATORS = ["equal", "not_equal", "in", "not_in", "less_than", "less_equal",
@@ -247,11 +247,11 @@ class RandomCriteria:
         if value is None:
             return EMPTY
         if isinstance(value, datetime):
-            zone = rng.choice([None, timezone.utc, timezone(timedelta(hours=-8)), "Z"])
+            zone = rng.choice([None, UTC, timezone(timedelta(hours=-8)), "Z"])
             if zone is None:
                 return value.astimezone(OWN_OFFSET).replace(tzinfo=None).isoformat()
             if zone == "Z":
-                return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+                return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
             return value.astimezone(zone).isoformat()
         if isinstance(value, date):
             return value.isoformat()
@@ -335,7 +335,7 @@ def test_datetimes_compare_as_instants_whatever_their_offsets() -> None:
     records = list(dataset.records("Deals"))
     other = next(r for r in records if r["Created_Time"].utcoffset() != timedelta(hours=5.5))
     moment: datetime = other["Created_Time"]
-    as_utc = moment.astimezone(timezone.utc).isoformat()
+    as_utc = moment.astimezone(UTC).isoformat()
     as_tokyo = moment.astimezone(timezone(timedelta(hours=9))).isoformat()
     assert as_utc != as_tokyo
     for text in (as_utc, as_tokyo, moment.isoformat()):
@@ -346,7 +346,7 @@ def test_datetimes_compare_as_instants_whatever_their_offsets() -> None:
         "comparator": "between",
         "value": [
             (moment - timedelta(seconds=1)).astimezone(timezone(timedelta(hours=-10))).isoformat(),
-            (moment + timedelta(seconds=1)).astimezone(timezone.utc).isoformat(),
+            (moment + timedelta(seconds=1)).astimezone(UTC).isoformat(),
         ],
     }
     expected = [
@@ -362,7 +362,7 @@ def test_values_without_offset_are_read_in_the_org_offset_and_z_means_utc() -> N
     record = next(iter(dataset.records("Tasks")))
     moment: datetime = record["Modified_Time"]
     local = moment.astimezone(timezone(timedelta(hours=-5))).replace(tzinfo=None).isoformat()
-    zulu = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    zulu = moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
     for text in (local, zulu):
         criteria = {"api_name": "Modified_Time", "comparator": "equal", "value": text}
         assert record["Id"] in matching_ids(dataset, "Tasks", criteria)

@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from tap_zoho_bulk.simulator.catalog import USERS
 from tap_zoho_bulk.simulator.data import Dataset, PageInfo, Snapshot
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 EXPORTABLE = ["Leads", "Contacts", "Accounts", "Deals", "Tasks", "Shipments", "Visit_Logs"]
 TYPES = {
     "text": str, "textarea": str, "email": str, "phone": str, "website": str, "picklist": str,
@@ -341,7 +341,7 @@ def test_more_records_is_false_when_the_last_match_ends_a_page() -> None:
 
 def test_added_records_are_created_inside_the_mutation_interval() -> None:
     dataset = Dataset(seed=1, records=100, now=NOW)
-    before = dataset.snapshot()
+    before = dataset.snapshot(at=NOW)
     later = NOW + timedelta(hours=1)
     done = dataset.mutate(now=later, add={"Leads": 30, "Deals": 5})
     assert done == {"Leads": {"added": 30, "modified": 0}, "Deals": {"added": 5, "modified": 0}}
@@ -353,6 +353,7 @@ def test_added_records_are_created_inside_the_mutation_interval() -> None:
         assert NOW < r["Created_Time"] <= later
         assert r["Created_Time"] <= r["Modified_Time"] <= later
     assert len({r["Created_Time"] for r in new}) > 20
+    dataset.snapshot(at=later)
     even_later = later + timedelta(minutes=5)
     dataset.mutate(now=even_later, add={"Leads": 10})
     newest = list(dataset.records("Leads"))[130:]
@@ -405,15 +406,61 @@ def test_an_int_mutation_applies_to_every_exportable_module() -> None:
         dataset.mutate(now=NOW + timedelta(minutes=2), add={"Nope": 1})
 
 
-def test_mutations_at_the_same_second_get_disjoint_intervals() -> None:
+def test_mutations_in_one_second_share_it_and_never_stamp_the_future() -> None:
     dataset = Dataset(seed=1, records=10, now=NOW)
     moment = NOW + timedelta(minutes=1)
     dataset.mutate(now=moment, add={"Tasks": 5})
-    dataset.mutate(now=moment, add={"Tasks": 5})
+    dataset.mutate(now=moment + timedelta(microseconds=900_000), add={"Tasks": 5})
+    dataset.mutate(now=NOW, add={"Tasks": 5})  # a clock going back does not rewind the data
     created = [r["Created_Time"] for r in dataset.records("Tasks")][10:]
     assert all(NOW < c <= moment for c in created[:5])
-    assert all(c == moment + timedelta(seconds=1) for c in created[5:])
-    assert dataset.snapshot().as_of == moment + timedelta(seconds=1)
+    assert created[5:] == [moment] * 10
+    assert dataset.snapshot().as_of == moment
+
+
+def test_records_added_in_the_construction_second_mix_with_base_records() -> None:
+    dataset = Dataset(seed=1, records=30, now=NOW)
+    dataset.snapshot()
+    dataset.mutate(now=NOW + timedelta(microseconds=500), add={"Deals": 3}, modify={"Deals": 2})
+    deals = list(dataset.records("Deals"))
+    assert [r["Created_Time"] for r in deals[30:]] == [NOW] * 3
+    assert sum(r["Modified_Time"] == NOW for r in deals) == 5
+    criteria = {
+        "api_name": "Modified_Time",
+        "comparator": "greater_equal",
+        "value": NOW.isoformat(),
+    }
+    snapshot = dataset.snapshot()
+    assert dataset.count_page(
+        module="Deals", criteria=criteria, page=1, per_page=10, snapshot=snapshot
+    ) == PageInfo(5, False)
+
+
+def test_records_are_never_stamped_before_the_last_read() -> None:
+    dataset = Dataset(seed=1, records=10, now=NOW)
+    half = NOW + timedelta(minutes=30)
+    hour = NOW + timedelta(hours=1)
+    dataset.snapshot(at=half)
+    dataset.snapshot(at=NOW)  # an older read does not widen the interval again
+    dataset.mutate(now=hour, add={"Accounts": 20}, modify={"Accounts": 5})
+    accounts = list(dataset.records("Accounts"))
+    assert all(half < r["Created_Time"] <= hour for r in accounts[10:])
+    assert sum(half < r["Modified_Time"] <= hour for r in accounts) == 25
+    # A read whose time is unknown may have happened a moment ago.
+    dataset.snapshot()
+    later = hour + timedelta(hours=1)
+    dataset.mutate(now=later, add={"Accounts": 5}, modify={"Accounts": 5})
+    accounts = list(dataset.records("Accounts"))
+    assert [r["Created_Time"] for r in accounts[30:]] == [later] * 5
+    assert sum(r["Modified_Time"] == later for r in accounts) == 10
+    # The oracle's own reads do not count as reads of the data.
+    dataset.records("Accounts")
+    dataset.record_count("Accounts")
+    last = later + timedelta(hours=1)
+    dataset.mutate(now=last, add={"Accounts": 30})
+    created = [r["Created_Time"] for r in dataset.records("Accounts")][35:]
+    assert all(later < c <= last for c in created)
+    assert len(set(created)) > 20
 
 
 def test_nothing_to_do_changes_nothing() -> None:

@@ -6,7 +6,7 @@ import csv
 import io
 import zipfile
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ from tap_zoho_bulk.simulator.catalog import USERS, Field
 from tap_zoho_bulk.simulator.data import Dataset, Snapshot
 from tap_zoho_bulk.simulator.export import quote, render
 
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 IST = timezone(timedelta(hours=5, minutes=30))
 
 
@@ -87,7 +87,7 @@ def parse_cell(field: Field, cell: str, separator: str = ";") -> object:
         (Decimal("7E+1").quantize(Decimal("0.01")), "70.00"),
         (date(2024, 2, 29), "2024-02-29"),
         (datetime(2021, 5, 12, 17, 25, 29, tzinfo=IST), "2021-05-12T17:25:29+05:30"),
-        (datetime(2021, 5, 12, 3, 0, tzinfo=timezone.utc), "2021-05-12T03:00:00+00:00"),
+        (datetime(2021, 5, 12, 3, 0, tzinfo=UTC), "2021-05-12T03:00:00+00:00"),
         (["CRM", "Desk"], "CRM;Desk"),
         ("plain", "plain"),
         ("a,b", '"a,b"'),
