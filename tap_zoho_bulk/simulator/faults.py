@@ -13,6 +13,8 @@ the admin API (`POST /__simulator__/faults {"spec": SPEC}`) and from Python
              | slow=SECONDS                  delay the response, then answer normally
              | expire-token                  invalidate every access token before authenticating
              | expire-page-token             invalidate every bulk-read page_token before handling
+             | bad-row | bad-utf8 | bad-value | extra-column        download only: the result
+             | corrupt | zip-slip | extra-member | zip-bomb         ZIP is rewritten (tamper.py)
     TRIGGER := once (default) | always | first=N | every=N | nth=N | rate=P
 
 Triggers count the calls of the fault's own target: `once` fires on the first call, `first=N` on
@@ -28,6 +30,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+from .tamper import DATA_ACTIONS
 
 TARGETS = ("token", "modules", "fields", "create", "poll", "download", "write", "any")
 STATUS_ACTIONS = ("429", "500", "502", "503")
@@ -104,13 +108,15 @@ def parse_fault(spec: str) -> Fault | str:
         fault.delay = _number(spec, action_text[5:], float)
         if fault.delay < 0:
             raise FaultSpecError(f"fault {spec!r}: delay must not be negative")
-    elif action_text not in STATUS_ACTIONS + PLAIN_ACTIONS:
+    elif action_text not in STATUS_ACTIONS + PLAIN_ACTIONS + DATA_ACTIONS:
         raise FaultSpecError(
             f"fault {spec!r}: action must be one of "
-            f"{', '.join(STATUS_ACTIONS + PLAIN_ACTIONS)} or slow=SECONDS"
+            f"{', '.join(STATUS_ACTIONS + PLAIN_ACTIONS + DATA_ACTIONS)} or slow=SECONDS"
         )
     if fault.action == "throttle" and target != "token":
         raise FaultSpecError(f"fault {spec!r}: throttle only applies to the token endpoint")
+    if fault.action in DATA_ACTIONS and target != "download":
+        raise FaultSpecError(f"fault {spec!r}: {fault.action} only applies to downloads")
     if len(parts) == 3:
         _apply_trigger(fault, spec, parts[2])
     return fault

@@ -66,6 +66,7 @@ class TokenStore:
         self._grants: dict[str, Grant] = {}
         self._tokens: dict[str, AccessToken] = {}
         self._lock = threading.Lock()
+        self._issued_values: list[str] = []
         self.issued = 0
 
     def register(self, refresh_token: str, user: User, scopes: Iterable[str]) -> Grant:
@@ -90,6 +91,7 @@ class TokenStore:
                 return {"error": "invalid_code"}
             value = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
             self._tokens[value] = AccessToken(value, grant, self._clock() + self._lifetime)
+            self._issued_values.append(value)
             self.issued += 1
         return {
             "access_token": value,
@@ -98,6 +100,14 @@ class TokenStore:
             "token_type": "Bearer",
             "expires_in": self._lifetime,
         }
+
+    def issued_values(self) -> list[str]:
+        """Every access token issued so far, expired ones included, oldest first.
+
+        For tests that search a client's output for leaked tokens.
+        """
+        with self._lock:
+            return list(self._issued_values)
 
     def authenticate(self, header: str | None) -> AccessToken | str:
         """The token behind an Authorization header, or the Zoho error code for the failure."""

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
@@ -42,6 +42,7 @@ from .oauth import (
     module_read_scope_ok,
     settings_scope_ok,
 )
+from .tamper import DATA_ACTIONS, TamperError, tamper_result
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +209,23 @@ class ZohoApp:
             return route.public[request.method](request, params)
         with self._lock:
             self._calls[route.kind] += 1
+        delivery, refusal, tampering = self._apply_faults(self.faults.draw(route.kind))
+        if refusal is not None:
+            response = self._fault_response(refusal)
+        else:
+            response = self._serve(route, request, params)
+            if tampering:
+                response = self._tampered(response, params, tampering)
+        response.delivery = delivery
+        return response
+
+    def _apply_faults(self, fired: list[Fault]) -> tuple[str, Fault | None, list[str]]:
+        """Carry out the faults that act now; say how to deliver, what to refuse with, and
+        which data faults rewrite the reply."""
         delivery = "normal"
         refusal: Fault | None = None
-        for fault in self.faults.draw(route.kind):
+        tampering: list[str] = []
+        for fault in fired:
             if fault.action == "slow":
                 time.sleep(fault.delay)
             elif fault.action == "expire-token":
@@ -219,13 +234,30 @@ class ZohoApp:
                 self.reads.expire_page_tokens()
             elif fault.action in ("reset", "truncate"):
                 delivery = fault.action
+            elif fault.action in DATA_ACTIONS:
+                tampering.append(fault.action)
             elif refusal is None:
                 refusal = fault
-        if refusal is not None:
-            response = self._fault_response(refusal)
-        else:
-            response = self._serve(route, request, params)
-        response.delivery = delivery
+        return delivery, refusal, tampering
+
+    def _tampered(
+        self, response: Response, params: Mapping[str, str], actions: list[str]
+    ) -> Response:
+        """The result ZIP rewritten by data faults; error replies pass through unchanged."""
+        job = self.reads.get(params.get("job", ""))
+        if response.file is None or response.status != 200 or job is None:
+            return response
+        types = {f.api_name: f.value_type for f in job.module.fields}
+        try:
+            content = response.file.read()
+        finally:
+            response.file.close()
+            response.file = None
+        try:
+            response.body = tamper_result(content, actions, types)
+        except TamperError as exc:
+            log.warning("simulator: serving job %s unchanged: %s", job.id, exc)
+            response.body = content
         return response
 
     def _match(self, path: str) -> tuple[_Route | None, dict[str, str]]:
@@ -457,7 +489,7 @@ class ZohoApp:
         self, *, add: Mapping[str, int] | int = 0, modify: Mapping[str, int] | int = 0
     ) -> dict[str, dict[str, int]]:
         """Change the data; stamped with real UTC now because taps window on their own clock."""
-        return self.dataset.mutate(now=datetime.now(timezone.utc), add=add, modify=modify)
+        return self.dataset.mutate(now=datetime.now(UTC), add=add, modify=modify)
 
     def _admin_stats(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, self.stats())
