@@ -15,12 +15,14 @@ the admin API (`POST /__simulator__/faults {"spec": SPEC}`) and from Python
              | expire-page-token             invalidate every bulk-read page_token before handling
              | bad-row | bad-utf8 | bad-value | extra-column        download only: the result
              | corrupt | zip-slip | extra-member | zip-bomb         ZIP is rewritten (tamper.py)
+             | fail-job                      create only: the job this call starts ends in FAILURE
     TRIGGER := once (default) | always | first=N | every=N | nth=N | rate=P
 
 Triggers count the calls of the fault's own target: `once` fires on the first call, `first=N` on
 calls 1..N, `every=N` on calls N, 2N, 3N..., `nth=N` only on call N, `rate=P` with probability P
 drawn from an RNG seeded by the simulator seed (so a run is reproducible).
-`fail-module:Leads` makes every bulk-read job of that module created afterwards end in FAILURE.
+`fail-module:Leads` makes every bulk-read job of that module created afterwards end in FAILURE;
+`create:fail-job:nth=2` only the job of the second create call.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .tamper import DATA_ACTIONS
 
 TARGETS = ("token", "modules", "fields", "create", "poll", "download", "write", "any")
 STATUS_ACTIONS = ("429", "500", "502", "503")
-PLAIN_ACTIONS = ("throttle", "reset", "truncate", "expire-token", "expire-page-token")
+PLAIN_ACTIONS = ("throttle", "reset", "truncate", "expire-token", "expire-page-token", "fail-job")
 TRIGGERS = ("once", "always", "first", "every", "nth", "rate")
 
 _Num = TypeVar("_Num", int, float)
@@ -115,6 +117,8 @@ def parse_fault(spec: str) -> Fault | str:
         )
     if fault.action == "throttle" and target != "token":
         raise FaultSpecError(f"fault {spec!r}: throttle only applies to the token endpoint")
+    if fault.action == "fail-job" and target != "create":
+        raise FaultSpecError(f"fault {spec!r}: fail-job only applies to job creation")
     if fault.action in DATA_ACTIONS and target != "download":
         raise FaultSpecError(f"fault {spec!r}: {fault.action} only applies to downloads")
     if len(parts) == 3:

@@ -209,22 +209,24 @@ class ZohoApp:
             return route.public[request.method](request, params)
         with self._lock:
             self._calls[route.kind] += 1
-        delivery, refusal, tampering = self._apply_faults(self.faults.draw(route.kind))
+        delivery, refusal, rewrites = self._apply_faults(self.faults.draw(route.kind))
         if refusal is not None:
             response = self._fault_response(refusal)
         else:
             response = self._serve(route, request, params)
-            if tampering:
-                response = self._tampered(response, params, tampering)
+            if "fail-job" in rewrites:
+                self._fail_created_job(response)
+            elif rewrites:
+                response = self._tampered(response, params, rewrites)
         response.delivery = delivery
         return response
 
     def _apply_faults(self, fired: list[Fault]) -> tuple[str, Fault | None, list[str]]:
         """Carry out the faults that act now; say how to deliver, what to refuse with, and
-        which data faults rewrite the reply."""
+        which faults rewrite the reply (data faults) or its job (fail-job)."""
         delivery = "normal"
         refusal: Fault | None = None
-        tampering: list[str] = []
+        rewrites: list[str] = []
         for fault in fired:
             if fault.action == "slow":
                 time.sleep(fault.delay)
@@ -234,11 +236,19 @@ class ZohoApp:
                 self.reads.expire_page_tokens()
             elif fault.action in ("reset", "truncate"):
                 delivery = fault.action
-            elif fault.action in DATA_ACTIONS:
-                tampering.append(fault.action)
+            elif fault.action in DATA_ACTIONS or fault.action == "fail-job":
+                rewrites.append(fault.action)
             elif refusal is None:
                 refusal = fault
-        return delivery, refusal, tampering
+        return delivery, refusal, rewrites
+
+    def _fail_created_job(self, response: Response) -> None:
+        """Make the job a create call just started end in FAILURE (the `fail-job` fault)."""
+        if response.status != 201:
+            return
+        job = self.reads.get(str(json.loads(response.body)["data"][0]["details"]["id"]))
+        if job is not None:
+            job.fails = True
 
     def _tampered(
         self, response: Response, params: Mapping[str, str], actions: list[str]

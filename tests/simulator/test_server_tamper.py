@@ -1,4 +1,5 @@
-"""Data faults: result files rewritten in content, and the record of issued access tokens."""
+"""Data and job faults (result files rewritten in content, one failing job) and the record of
+issued access tokens."""
 
 from __future__ import annotations
 
@@ -131,3 +132,11 @@ def test_issued_access_tokens_are_all_on_record(api):
     api.sim.expire_tokens()
     second = api.token(fresh=True)
     assert api.sim.app.tokens.issued_values() == [first, second]
+
+
+def test_fail_job_fails_only_the_job_of_the_chosen_create_call(api):
+    api.sim.faults.add("create:fail-job:nth=2")
+    states = [api.job("v8", api.create_id("v8", {"module": "Leads"}))["state"] for _ in range(3)]
+    assert states == ["COMPLETED", "FAILURE", "COMPLETED"]
+    with pytest.raises(FaultSpecError, match="only applies to job creation"):
+        parse_fault("poll:fail-job")
