@@ -55,6 +55,19 @@ class RetryPolicy:
     base_seconds: float = 1.0
     max_seconds: float = 60.0
 
+    def __post_init__(self) -> None:
+        floats_in(self, "base_seconds", "max_seconds")
+
+
+def floats_in(settings: object, *names: str) -> None:
+    """Store these fields of a frozen dataclass as floats.
+
+    singer-sdk reads a config file with `parse_float=Decimal`, so `0.5` in a config.json arrives
+    as a Decimal, which cannot be added to the floats of `time.monotonic()` or `random`.
+    """
+    for name in names:
+        object.__setattr__(settings, name, float(getattr(settings, name)))
+
 
 def data_center(name: str) -> DataCenter:
     """Look up a data centre by its short name, with a one-line error for typos."""

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tap_zoho_bulk.auth import floats_in
 from tap_zoho_bulk.client import BULK_READ_CREDITS, ZohoClient
 from tap_zoho_bulk.errors import ConfigError, JobFailedError, ZohoAPIError
 
@@ -141,6 +142,9 @@ class Polling:
     max_seconds: float = 60.0
     growth: float = 1.5
     timeout_seconds: float = 6 * 3600.0
+
+    def __post_init__(self) -> None:
+        floats_in(self, "first_seconds", "max_seconds", "growth", "timeout_seconds")
 
 
 @dataclass(frozen=True)
