@@ -290,7 +290,13 @@ class BulkReads:
                     "Please try again after some time.",
                 )
             job_id = f"{ORG_PREFIX}000005{len(self._jobs) + 400_001:06d}"
-            snapshot = request.snapshot if request.snapshot is not None else self.dataset.snapshot()
+            # The data is read now, in real time (record stamps follow the real clock, not the
+            # simulated one), so later mutations stamp their records after this read.
+            snapshot = (
+                request.snapshot
+                if request.snapshot is not None
+                else self.dataset.snapshot(at=datetime.now(timezone.utc))
+            )
             job = ReadJob(
                 id=job_id,
                 version=version,
