@@ -25,13 +25,15 @@ from typing import Any
 
 from tap_zoho_bulk.auth import floats_in
 from tap_zoho_bulk.client import BULK_READ_CREDITS, ZohoClient
-from tap_zoho_bulk.errors import ConfigError, JobFailedError, ZohoAPIError
+from tap_zoho_bulk.errors import ConfigError, JobFailedError, ResultFileError, ZohoAPIError
+from tap_zoho_bulk.records import CorruptArchiveError, UnsafeArchiveError, verify_result
 
 MAX_CRITERIA = 25  # Zoho's limit on leaves in one query (reference §4.3)
 MAX_FIELDS = 200  # above this Zoho silently exports every field (reference §4.2)
 TMP_PREFIX = "tap-zoho-bulk-"
 KNOWN_STATES = {"ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE"}
 VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
+DOWNLOAD_ATTEMPTS = 3  # downloads of one result before a damaged file stops the run
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,11 @@ class JobStats:
     resumed: bool = False
 
     @property
+    def result_member(self) -> str:
+        """The one CSV a result ZIP holds."""
+        return f"{self.job_id}.csv"
+
+    @property
     def seconds_to_complete(self) -> float | None:
         if self.completed_at is None:
             return None
@@ -196,7 +203,7 @@ class PageFile:
 
     @property
     def member(self) -> str:
-        return f"{self.job.job_id}.csv"
+        return self.job.result_member
 
 
 @dataclass
@@ -496,19 +503,57 @@ class ModuleExport(threading.Thread):
         return True
 
     def _download(self, job: JobStats) -> Path:
+        """Download the page's result and verify it whole, downloading again while it is damaged.
+
+        A cut or corrupted transfer can be a complete HTTP response (the body is simply wrong),
+        so only the archive itself tells; it must tell here, before the main thread emits any
+        of its records.
+        """
         dest = self.reader.tmp_dir / f"{job.job_id}.zip"
         url = f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}/result"
-        started = time.monotonic()
-        size = self.reader.client.download(url, dest, kind="download", stream=self.plan.stream)
-        self._log.info(
-            "Downloaded page %d of '%s' (%d records, %.1f MB) in %.1fs.",
-            job.page,
-            self.plan.stream,
-            job.count,
-            size / 1e6,
-            time.monotonic() - started,
-        )
-        return dest
+        attempt = 1
+        while True:
+            started = time.monotonic()
+            size = self.reader.client.download(url, dest, kind="download", stream=self.plan.stream)
+            try:
+                verify_result(dest, job.result_member)
+            except UnsafeArchiveError as exc:
+                dest.unlink(missing_ok=True)
+                msg = (
+                    f"Refusing the result of job {job.job_id} of '{self.plan.stream}' page "
+                    f"{job.page}: {exc}. None of its records were emitted."
+                )
+                raise ResultFileError(msg) from None
+            except CorruptArchiveError as exc:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    dest.unlink(missing_ok=True)
+                    msg = (
+                        f"The result of job {job.job_id} of '{self.plan.stream}' page {job.page} "
+                        f"was damaged in {attempt} downloads ({exc}); the next run resumes "
+                        "from the last STATE."
+                    )
+                    raise ResultFileError(msg) from None
+                self._log.warning(
+                    "The result of job %s of '%s' page %d is damaged (%s); downloading it "
+                    "again (%d of %d).",
+                    job.job_id,
+                    self.plan.stream,
+                    job.page,
+                    exc,
+                    attempt + 1,
+                    DOWNLOAD_ATTEMPTS,
+                )
+                attempt += 1
+                continue
+            self._log.info(
+                "Downloaded page %d of '%s' (%d records, %.1f MB) in %.1fs.",
+                job.page,
+                self.plan.stream,
+                job.count,
+                size / 1e6,
+                time.monotonic() - started,
+            )
+            return dest
 
 
 def _sweep_orphans() -> None:

@@ -34,6 +34,10 @@ class JobFailedError(ZohoTapError):
     """A bulk read job ended in FAILURE, in a state the tap does not know, or never finished."""
 
 
+class ResultFileError(ZohoTapError):
+    """A job's result file stayed damaged after several downloads, or is not safe to open."""
+
+
 class ZohoAPIError(ZohoTapError):
     """Zoho answered a CRM API call with an error envelope."""
 

@@ -38,6 +38,7 @@ DEFAULT_MAX_MEMBER_SIZE = 16 * 1024**3
 _DETAILED_REPORTS = 5
 _SHOWN_VALUE_LENGTH = 40
 _READ_SIZE = 64 * 1024
+_VERIFY_READ_SIZE = 1024 * 1024
 _BATCH_ROWS = 1024
 _BOM = codecs.BOM_UTF8
 _REPLACEMENT = "\N{REPLACEMENT CHARACTER}".encode()
@@ -86,6 +87,20 @@ def open_result_member(
             raise CorruptArchiveError(
                 f"{path}: member {info.filename!r} is damaged: {exc}"
             ) from exc
+
+
+def verify_result(path: str | Path, expected_member: str) -> None:
+    """Check a downloaded result whole, before any of its records is emitted.
+
+    Opening checks the central directory (a truncated download has none) and the member's
+    shape; reading the member to its end checks its CRC, so damage inside the compressed data
+    shows here too. Inflating is C code that releases the GIL, so a download thread can afford
+    it while the main thread parses the previous page. Raises CorruptArchiveError (worth
+    downloading again) or UnsafeArchiveError (refused).
+    """
+    with open_result_member(path, expected_member) as member:
+        while member.read(_VERIFY_READ_SIZE):
+            pass
 
 
 def _is_path_like(name: str) -> bool:
