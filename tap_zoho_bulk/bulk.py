@@ -34,6 +34,7 @@ TMP_PREFIX = "tap-zoho-bulk-"
 KNOWN_STATES = {"ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE"}
 VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
 DOWNLOAD_ATTEMPTS = 3  # downloads of one result before a damaged file stops the run
+WINDOW_RESTARTS = 3  # expired page tokens tolerated per export before giving up
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,7 @@ class ModuleExport(threading.Thread):
         self.plan = plan
         self._queue: queue.Queue[PageFile | _Finished] = queue.Queue(maxsize=reader.prefetch)
         self._log = reader.logger
+        self._restarts = 0
 
     def pages(self) -> Iterator[PageFile]:
         while True:
@@ -349,9 +351,34 @@ class ModuleExport(threading.Thread):
             job = following
 
     def _following(self, job: JobStats) -> JobStats | None:
+        """The next page's job; the window's first page again if Zoho refuses the page_token.
+
+        Page tokens live 24 hours. One that expired (a resumed run, a very slow target) cannot
+        be renewed, so the only way on without a gap is to export the window again.
+        """
         if not job.more_records:
             return None
-        return self._create(self._next_query(job), page=job.page + 1)
+        try:
+            return self._create(self._next_query(job), page=job.page + 1)
+        except ZohoAPIError as exc:
+            if not _refuses_page_token(exc):
+                raise
+            reason = exc.zoho_message
+        self._restarts += 1
+        if self._restarts > WINDOW_RESTARTS:
+            msg = (
+                f"Zoho refused the page_token of '{self.plan.stream}' {self._restarts} times "
+                f"({reason}); stopping. The next run resumes from the last STATE."
+            )
+            raise JobFailedError(msg)
+        self._log.warning(
+            "Zoho refused the page_token for page %d of '%s' (%s); exporting the window again "
+            "from page 1, so records already emitted are emitted again (at-least-once).",
+            job.page + 1,
+            self.plan.stream,
+            reason,
+        )
+        return self._create(build_query(*self._query_args(page=1)), page=1)
 
     def _download_if_kept(self, job: JobStats) -> Path | None:
         try:
@@ -554,6 +581,14 @@ class ModuleExport(threading.Thread):
                 time.monotonic() - started,
             )
             return dest
+
+
+def _refuses_page_token(error: ZohoAPIError) -> bool:
+    """Whether Zoho rejected a create call because of its page_token (expired, or another user's).
+
+    Zoho answers 400 INVALID_REQUEST naming `page_token` in the details.
+    """
+    return error.status == 400 and "page_token" in f"{error.details} {error.zoho_message}"
 
 
 def _sweep_orphans() -> None:
