@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import backoff
 import requests
 
 from tap_zoho_bulk.errors import AuthError, ConfigError, RetryableAPIError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,20 @@ class RetryPolicy:
     max_tries: int = 8
     base_seconds: float = 1.0
     max_seconds: float = 60.0
+
+    def retrying(self, call: Callable[..., T], on_retry: Callable[[Any], None]) -> Callable[..., T]:
+        """`call`, retried on RetryableAPIError with exponential backoff and full jitter."""
+        decorate = backoff.on_exception(
+            backoff.expo,
+            RetryableAPIError,
+            max_tries=self.max_tries,
+            factor=self.base_seconds,
+            max_value=self.max_seconds,
+            jitter=backoff.full_jitter,
+            on_backoff=on_retry,
+            logger=None,
+        )
+        return decorate(call)
 
     def __post_init__(self) -> None:
         floats_in(self, "base_seconds", "max_seconds")
@@ -123,16 +140,7 @@ class TokenManager:
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
         self.refresh_count = 0
-        self._refresh = backoff.on_exception(
-            backoff.expo,
-            RetryableAPIError,
-            max_tries=lambda: retry.max_tries,
-            factor=lambda: retry.base_seconds,
-            max_value=lambda: retry.max_seconds,
-            jitter=backoff.full_jitter,
-            on_backoff=self._log_retry,
-            logger=None,
-        )(self._refresh_once)
+        self._refresh = retry.retrying(self._refresh_once, self._log_retry)
 
     def token(self) -> AccessToken:
         """A token valid for at least a few more minutes (or a tenth of its life)."""

@@ -11,13 +11,12 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import backoff
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -140,16 +139,7 @@ class ZohoClient:
         session.mount("http://", adapter)
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
-        self._with_retries: Callable[..., requests.Response] = backoff.on_exception(
-            backoff.expo,
-            RetryableAPIError,
-            max_tries=lambda: retry.max_tries,
-            factor=lambda: retry.base_seconds,
-            max_value=lambda: retry.max_seconds,
-            jitter=backoff.full_jitter,
-            on_backoff=self._log_retry,
-            logger=None,
-        )(self._send)
+        self._with_retries = retry.retrying(self._send, self._log_retry)
 
     @property
     def api_domain(self) -> str:
