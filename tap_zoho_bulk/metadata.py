@@ -279,7 +279,7 @@ class _MetadataStream(Stream):
         primary_keys: list[str],
         selected_by_default: bool,
     ) -> None:
-        # Without a catalog, a plain run emits CRM data and only the metadata asked for.
+        # Without a catalog, a plain run emits the CRM data plus only the metadata asked for.
         self.selected_by_default = selected_by_default
         super().__init__(tap, schema=schema, name=name)
         self.primary_keys = primary_keys
@@ -328,7 +328,7 @@ class BulkWriteResultsStream(_MetadataStream):
                     "Bulk write job %s is %s: no result rows yet.", job["id"], job.get("status")
                 )
                 continue
-            url = _text((job.get("result") or {}).get("download_url"))
+            url = _text(_object(job.get("result")).get("download_url"))
             if not url:
                 self.logger.warning(
                     "Bulk write job %s is COMPLETED but Zoho gave no download_url.", job["id"]
@@ -502,7 +502,7 @@ def result_records(
         index = position.get(column)
         return row[index] if index is not None and index < len(row) else ""
 
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate((row for row in rows if row), start=1):
         yield {
             "job_id": job_id,
             "row_number": number,

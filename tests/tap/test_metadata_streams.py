@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import requests
-from jsonschema.validators import validator_for
+from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 
 from tap_zoho_bulk.errors import ConfigError, UnsafeURLError, ZohoAPIError
-from tap_zoho_bulk.metadata import normalize_status, split_errors
+from tap_zoho_bulk.metadata import READ_JOB_SCHEMA, normalize_status, split_errors
 from tap_zoho_bulk.simulator import BULK_WRITE_JOB_IDS, Simulator
 from tap_zoho_bulk.simulator.bulk_write import BulkWrites
 from tap_zoho_bulk.simulator.jobs import ApiError, parse_utc_offset
@@ -36,6 +36,10 @@ UNKNOWN_JOB = "4150868000009999999"
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def stat(sim: Simulator, key: str) -> Any:
+    return sim.stats()[key]
 
 
 def token(sim: Simulator) -> str:
@@ -211,25 +215,56 @@ def test_write_jobs_are_what_zoho_serves(sim: Simulator, version: str) -> None:
     assert records[IDS["COMPLETED"]]["resources"][0]["file"]["total_count"] == 11
 
 
+def root_selected(catalog: dict[str, Any]) -> dict[str, bool]:
+    return {
+        entry["tap_stream_id"]: next(
+            m["metadata"]["selected"] for m in entry["metadata"] if m["breadcrumb"] == []
+        )
+        for entry in catalog["streams"]
+    }
+
+
 def test_discovery_and_default_selection(sim: Simulator) -> None:
-    """Discovery: fixed schemas and keys; selected without a catalog only when job ids are set."""
+    """Fixed schemas and keys; the write streams are on by default when job ids are set, the
+    audit only when a catalog selects it."""
     config = write_config(sim, "v8", [])
-    catalog = {e["tap_stream_id"]: e for e in discover(config)["streams"]}
-    keys = {name: catalog[name]["key_properties"] for name in catalog if name.startswith("bulk_")}
+    catalog = discover(config)
+    keys = {e["tap_stream_id"]: e["key_properties"] for e in catalog["streams"]}
     assert keys == {
+        "Leads": ["Id"],
         "bulk_read_jobs": ["job_id"],
         "bulk_write_jobs": ["id"],
         "bulk_write_results": ["job_id", "row_number"],
     }
-    for name in keys:
-        root = next(m for m in catalog[name]["metadata"] if m["breadcrumb"] == [])
-        assert root["metadata"]["selected"] is False
+    assert root_selected(catalog) == {
+        "Leads": True,
+        "bulk_read_jobs": False,
+        "bulk_write_jobs": False,
+        "bulk_write_results": False,
+    }
+    with_ids = write_config(sim, "v8", [IDS["COMPLETED"]])
+    assert root_selected(discover(with_ids)) == {
+        "Leads": True,
+        "bulk_read_jobs": False,
+        "bulk_write_jobs": True,
+        "bulk_write_results": True,
+    }
 
-    without_ids = sync(config)
-    with_ids = sync(write_config(sim, "v8", [IDS["COMPLETED"]]))
+    assert set(sync(config).records) == {"Leads"}
+    assert set(sync(with_ids).records) == {"Leads", "bulk_write_jobs", "bulk_write_results"}
 
-    assert set(without_ids.records) == {"Leads"}
-    assert set(with_ids.records) == {"Leads", "bulk_write_jobs", "bulk_write_results"}
+
+def test_selecting_a_stream_alone_selects_its_whole_schema(sim: Simulator) -> None:
+    config = config_for(sim, modules=["Leads"])
+
+    result = sync(config, catalog=selecting(config, "Leads", "bulk_read_jobs"))
+
+    assert list(result.schemas["bulk_read_jobs"]["properties"]) == list(
+        READ_JOB_SCHEMA["properties"]
+    )
+    records = result.records["bulk_read_jobs"]
+    assert len(records) == 3  # 120 Leads in pages of 50
+    assert all(list(record) == list(READ_JOB_SCHEMA["properties"]) for record in records)
 
 
 # -- bulk_write_results ---------------------------------------------------------------------
@@ -268,14 +303,14 @@ def test_write_results_are_the_rows_of_completed_jobs(sim: Simulator, version: s
 
 def test_results_alone_fetch_each_job_once(sim: Simulator) -> None:
     config = write_config(sim, "v8", [IDS["COMPLETED"], IDS["ADDED"]])
-    before = sim.stats()["calls"].get("write", 0)
+    before = stat(sim, "calls").get("write", 0)
 
     result = sync(config, catalog=selecting(config, "bulk_write_results"))
 
     assert set(result.records) == {"bulk_write_results"}
     assert len(result.records["bulk_write_results"]) == 11
     # Two job details and one download, though both write streams exist in the run.
-    assert sim.stats()["calls"]["write"] - before == 3
+    assert stat(sim, "calls")["write"] - before == 3
 
 
 @pytest.mark.parametrize("fault", ["reset", "truncate", "503"])
@@ -285,8 +320,8 @@ def test_broken_result_download_is_retried(sim: Simulator, fault: str) -> None:
 
     result = sync_write_streams(sim, "v8", [IDS["COMPLETED"]])
 
-    assert sum(sim.stats()["faults_fired"].values()) == 1  # type: ignore[attr-defined]
-    assert sim.stats()["calls"]["write"] == 3
+    assert sum(stat(sim, "faults_fired").values()) == 1
+    assert stat(sim, "calls")["write"] == 3
     assert len(result.records["bulk_write_results"]) == 11
 
 
@@ -374,7 +409,7 @@ def test_job_id_that_is_not_an_id_fails_before_any_job(sim: Simulator) -> None:
     with pytest.raises(ConfigError, match="not a Zoho job id"):
         sync(config)
 
-    calls = sim.stats()["calls"]
+    calls = stat(sim, "calls")
     assert calls.get("create", 0) == calls.get("write", 0) == 0
 
 
@@ -390,7 +425,7 @@ def test_read_jobs_are_the_jobs_zoho_saw(sim: Simulator, version: str) -> None:
 
     audit = result.records["bulk_read_jobs"]
     assert_valid(result, "bulk_read_jobs")
-    seen = {job["id"]: job for job in sim.stats()["jobs"]}  # type: ignore[union-attr]
+    seen = {job["id"]: job for job in stat(sim, "jobs")}
     assert sorted(r["job_id"] for r in audit) == sorted(seen)
     assert len(audit) == 6  # 120 records per module in pages of 50
     for record in audit:
@@ -432,7 +467,7 @@ def test_read_jobs_without_module_streams_is_empty(sim: Simulator) -> None:
 
     assert result.records["bulk_read_jobs"] == []
     assert "bulk_read_jobs" in result.schemas
-    assert sim.stats()["calls"].get("create", 0) == 0
+    assert stat(sim, "calls").get("create", 0) == 0
 
 
 def catalog_columns(catalog: dict[str, Any], stream: str) -> list[str]:
