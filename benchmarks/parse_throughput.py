@@ -23,7 +23,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import msgspec
@@ -89,7 +89,7 @@ def build_result(path: Path, rows: int, seed: int = 42) -> list[str]:
     header = list(schema["properties"])
     rnd = random.Random(seed)
     zone = timezone(timedelta(hours=5, minutes=30))
-    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
     moments = [
         (start + timedelta(seconds=rnd.randrange(5 * 365 * 86400))).astimezone(zone).isoformat()
         for _ in range(4096)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,20 +98,17 @@ def utc_datetime_converter(max_days: int = 8192) -> Converter:
         return convert_and_learn(text)
 
     def convert_and_learn(text: str) -> str:
-        if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not know `Z`.
-            moment = datetime.fromisoformat(text[:-1] + _UTC_SUFFIX)
-        else:
-            moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
         offset = moment.utcoffset()
         if offset is not None:
-            moment = moment.astimezone(timezone.utc)
+            moment = moment.astimezone(UTC)
         # Only "YYYY-MM-DDTHH:MM:SS" directly followed by the offset (or by nothing) can be
         # rewritten by position, and only whole-minute offsets leave the seconds alone.
         if (
             text[10:11] == "T"
             and text[13:14] == ":"
             and text[16:17] == ":"
-            and text[19:20] in ("", "Z", "z", "+", "-")
+            and text[19:20] in ("", "Z", "+", "-")
             and (offset is None or not offset % _MINUTE)
         ):
             remember(text, 0 if offset is None else offset // _MINUTE)
