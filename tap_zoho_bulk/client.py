@@ -28,6 +28,8 @@ from tap_zoho_bulk.errors import (
     ZohoAPIError,
 )
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 # Credits per call (reference §8: 50 to initialise a bulk read job, 1 for any other CRM call).
 BULK_READ_CREDITS = 50
 CALL_CREDITS = 1
@@ -203,15 +205,21 @@ class ZohoClient:
         return urljoin(self.api_domain + "/", path_or_url.lstrip("/"))
 
     def _check_host(self, url: str) -> None:
-        """Refuse to send the token anywhere but the API domain or Zoho's own HTTPS hosts."""
-        host = host_of(url)
-        if host and host == host_of(self.api_domain):
+        """Refuse to send the token anywhere but the API domain or Zoho's own HTTPS hosts.
+
+        The API domain is trusted as an origin (scheme, host and port): another port of the
+        same host is another service, and http instead of https would expose the token.
+        """
+        if _origin(url) == _origin(self.api_domain):
             return
+        host = host_of(url)
         zoho_host = any(host == d or host.endswith("." + d) for d in self._trusted_domains)
         if zoho_host and urlsplit(url).scheme == "https":
             return
+        scheme, _, port = _origin(url)
+        where = f"{scheme}://{host}" + (f":{port}" if port and port > 0 else "")
         msg = (
-            f"Refusing to send the Zoho access token to {urlsplit(url).scheme}://{host}: only the "
+            f"Refusing to send the Zoho access token to {where}: only the "
             "configured API domain and Zoho's HTTPS hosts of this data centre are trusted."
         )
         raise UnsafeURLError(msg)
@@ -266,6 +274,17 @@ class ZohoClient:
         elif status in {301, 302, 303, 307, 308}:
             hint = "Zoho redirected the call; check data_center, environment and api_domain."
         return ZohoAPIError.from_envelope(status, body, hint=hint)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a number: no origin we could trust
+        port = -1
+    return scheme, host_of(url), port or DEFAULT_PORTS.get(scheme)
 
 
 def _body(response: requests.Response) -> Any:
