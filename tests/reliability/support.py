@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,10 @@ class CliRun:
     returncode: int
     stdout: str
     stderr: str
-    result: SyncResult
+
+    @cached_property
+    def result(self) -> SyncResult:
+        return parse_messages(self.stdout)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -70,7 +74,7 @@ def run_tap(
         check=False,
         env={**os.environ, **(env or {})},
     )
-    return CliRun(done.returncode, done.stdout, done.stderr, parse_messages(done.stdout))
+    return CliRun(done.returncode, done.stdout, done.stderr)
 
 
 def write_json(path: Path, value: Any) -> Path:
