@@ -305,6 +305,12 @@ class RecordReader:
         """
         return itertools.chain.from_iterable(self._batches(member, source))
 
+    def batches(
+        self, member: IO[bytes], source: str = "result file"
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The same records, up to 1,024 at a time, for consumers that write in bulk."""
+        return (list(batch) for batch in self._batches(member, source))
+
     def _batches(self, member: IO[bytes], source: str) -> Iterator[Iterator[dict[str, Any]]]:
         text = _Utf8Repair(member)
         rows = csv.reader(io.TextIOWrapper(text, encoding="utf-8", newline=""))
