@@ -437,7 +437,14 @@ class ModuleExport(threading.Thread):
         self.reader.slots.acquire()  # released when the job is seen finished, like a new one
         return job
 
+    def _check_running(self) -> None:
+        """Once the run is closed nothing more is asked of Zoho: its credits would be wasted."""
+        if self.reader.stopping.is_set():
+            msg = f"The export of '{self.plan.stream}' was stopped."
+            raise JobFailedError(msg)
+
     def _create(self, body: Mapping[str, Any], page: int) -> JobStats:
+        self._check_running()
         self.reader.slots.acquire()
         try:
             answer = self.reader.client.post_json(
@@ -493,6 +500,7 @@ class ModuleExport(threading.Thread):
 
     def _poll_once(self, job: JobStats) -> bool:
         """One status call; True once the job is COMPLETED."""
+        self._check_running()
         answer = self.reader.client.get_json(
             f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}",
             kind="poll",
@@ -540,6 +548,7 @@ class ModuleExport(threading.Thread):
         url = f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}/result"
         attempt = 1
         while True:
+            self._check_running()
             started = time.monotonic()
             size = self.reader.client.download(url, dest, kind="download", stream=self.plan.stream)
             try:

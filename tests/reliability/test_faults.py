@@ -9,10 +9,12 @@ create page 2 once page 1 is complete, download page 1, create page 3, download 
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
 
+from tap_zoho_bulk.errors import ZohoTapError
 from tap_zoho_bulk.simulator import Simulator
 from tests.reliability.support import (
     CliRun,
@@ -184,3 +186,20 @@ def test_tokens_shorter_lived_than_the_run_are_renewed() -> None:
         requests = sim.stats()["token_requests"]
         assert isinstance(requests, int)
         assert requests >= 3
+
+
+def test_a_failed_run_asks_nothing_more_of_zoho() -> None:
+    # Leads' download thread has filled its queue and holds the next page's job long before the
+    # main thread, busy emitting Accounts, reaches Deals and fails: closing the run must stop
+    # that thread without a further call (a new job would cost 50 credits for nothing).
+    per_module = {"Accounts": 10_000, "Deals": 50, "Leads": 2_000}
+    with simulator(seed=23, records=0, per_module=per_module, page_size=200) as sim:
+        sim.faults.add("fail-module:Deals")
+        with pytest.raises(ZohoTapError, match="Deals' failed"):
+            sync(config_for(sim, modules=list(per_module)))
+        calls = sim.stats()["calls"]
+        exports = [t for t in threading.enumerate() if t.name.startswith("export-")]
+        for thread in exports:
+            thread.join(timeout=10)
+        assert not any(thread.is_alive() for thread in exports)
+        assert sim.stats()["calls"] == calls
