@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class Clock:
 def parse_utc_offset(text: str) -> timezone:
     """'+05:30' / '-08:00' / 'Z' as a tzinfo; the offset Zoho renders the user's times in."""
     if text in ("Z", "z"):
-        return timezone.utc
+        return UTC
     match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", text)
     if not match or int(match[2]) > 23 or int(match[3]) > 59:
         raise ValueError(f"UTC offset {text!r} is not like +05:30")
@@ -205,7 +205,7 @@ class ReadSettings:
 
     page_size: int = 200_000
     job_seconds: float = 0.0
-    tz: timezone = timezone.utc
+    tz: timezone = UTC
     result_retention_seconds: float = 86_400.0
     page_token_lifetime: float = 86_400.0
     max_in_flight_jobs: int = 20
@@ -295,7 +295,7 @@ class BulkReads:
             snapshot = (
                 request.snapshot
                 if request.snapshot is not None
-                else self.dataset.snapshot(at=datetime.now(timezone.utc))
+                else self.dataset.snapshot(at=datetime.now(UTC))
             )
             job = ReadJob(
                 id=job_id,

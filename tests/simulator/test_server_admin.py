@@ -9,7 +9,7 @@ import re
 import socket
 import struct
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -75,7 +75,7 @@ def test_mutations_are_stamped_with_real_time_not_the_advanced_clock(api):
     api.sim.advance(10 * 86_400)
     api.sim.mutate(add={"Leads": 3})
     latest = max(record["Created_Time"] for record in api.sim.dataset.records("Leads"))
-    assert latest <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert latest <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_expire_endpoints(api):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tap_zoho_bulk.simulator import run_simulator
 
@@ -16,7 +16,7 @@ QUERIES = [
 
 
 def session(make_api, seed):
-    now = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
     with run_simulator(seed=seed, records=30, page_size=20, now=now) as sim:
         api = make_api(sim)
         out = []
