@@ -229,15 +229,15 @@ class BulkReader:
         self.version = version
         self.polling = polling
         self.logger = logger
-        self._slots = threading.BoundedSemaphore(max_concurrent_jobs)
-        self._prefetch = prefetch_pages
-        self._stop = threading.Event()
+        self.slots = threading.BoundedSemaphore(max_concurrent_jobs)  # jobs in flight
+        self.prefetch = prefetch_pages  # downloaded pages waiting per stream
+        self.stopping = threading.Event()
         self._exports: dict[str, ModuleExport] = {}
         self.jobs: list[JobStats] = []
         self._jobs_lock = threading.Lock()
         _sweep_orphans()
-        self._tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
-        (self._tmp / "pid").write_text(str(os.getpid()))
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        (self.tmp_dir / "pid").write_text(str(os.getpid()))
 
     def start(self, plans: Sequence[ExportPlan]) -> None:
         """Submit every plan at once; job slots decide how many run at the same time."""
@@ -261,26 +261,10 @@ class BulkReader:
 
     def close(self) -> None:
         """Stop the workers and delete every temporary file, even after an interruption."""
-        self._stop.set()
+        self.stopping.set()
         for export in self._exports.values():
             export.drain()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._stop
-
-    @property
-    def slots(self) -> threading.BoundedSemaphore:
-        return self._slots
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self._tmp
-
-    @property
-    def prefetch(self) -> int:
-        return self._prefetch
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
 
 class ModuleExport(threading.Thread):
@@ -411,17 +395,7 @@ class ModuleExport(threading.Thread):
         """Pick up the job an interrupted run was reading, if Zoho still has it."""
         job_id = self.plan.resume_job_id
         assert job_id is not None
-        job = JobStats(
-            job_id=job_id,
-            stream=self.plan.stream,
-            module=self.plan.module,
-            page=self.plan.resume_page,
-            criteria=self.plan.criteria,
-            field_count=len(self.plan.fields or []),
-            created_at=datetime.now(UTC),
-            credits=0,
-            resumed=True,
-        )
+        job = self._job(job_id, self.plan.resume_page, resumed=True)
         try:
             self._poll_once(job)
         except ZohoAPIError as exc:
@@ -436,6 +410,20 @@ class ModuleExport(threading.Thread):
         self._log.info("Resuming job %s (page %d) of '%s'.", job_id, job.page, self.plan.stream)
         self.reader.slots.acquire()  # released when the job is seen finished, like a new one
         return job
+
+    def _job(self, job_id: str, page: int, *, resumed: bool = False) -> JobStats:
+        """What the tap tracks of a job; a resumed one was paid for by the run that created it."""
+        return JobStats(
+            job_id=job_id,
+            stream=self.plan.stream,
+            module=self.plan.module,
+            page=page,
+            criteria=self.plan.criteria,
+            field_count=len(self.plan.fields or []),
+            created_at=datetime.now(UTC),
+            credits=0 if resumed else BULK_READ_CREDITS,
+            resumed=resumed,
+        )
 
     def _check_running(self) -> None:
         """Once the run is closed nothing more is asked of Zoho: its credits would be wasted."""
@@ -457,15 +445,7 @@ class ModuleExport(threading.Thread):
         except BaseException:
             self.reader.slots.release()
             raise
-        job = JobStats(
-            job_id=str(details["id"]),
-            stream=self.plan.stream,
-            module=self.plan.module,
-            page=page,
-            criteria=self.plan.criteria,
-            field_count=len(self.plan.fields or []),
-            created_at=datetime.now(UTC),
-        )
+        job = self._job(str(details["id"]), page)
         self.reader.record(job)
         self._log.info(
             "Created bulk read job %s for '%s' page %d (%d credits so far).",

@@ -94,13 +94,9 @@ class ModuleStream(Stream):
             fields = None
         window, leaves = None, []
         resume = self.stream_state.get(JOB_STATE_KEY)
-        if self.replication_key:
-            if resume:
-                start_text, end_text = resume["window"]
-                start = _parse_utc(start_text) if start_text else None
-                end = _parse_utc(end_text)
-            else:
-                start, end = self._window_start(), self._tap_ref.run_started_at
+        bounds = self._window(resume)
+        if self.replication_key and bounds:
+            start, end = bounds
             leaves = window_criteria(self.replication_key, start, end)
             window = (_utc_text(start) if start else None, _utc_text(end))
         criteria = combine_criteria(leaves, settings.user_criteria(self.config, self.module))
@@ -120,6 +116,15 @@ class ModuleStream(Stream):
             resume_job_id=resume["job_id"] if resume else None,
             resume_page=int(resume["page"]) if resume else 1,
         )
+
+    def _window(self, resume: dict[str, Any] | None) -> tuple[datetime | None, datetime] | None:
+        """The interrupted job's window when resuming it, else bookmark (or start) to run start."""
+        if not self.replication_key:
+            return None
+        if resume and resume.get("window"):
+            start_text, end_text = resume["window"]
+            return (_parse_utc(start_text) if start_text else None), _parse_utc(end_text)
+        return self._window_start(), self._tap_ref.run_started_at
 
     def _window_start(self) -> datetime | None:
         """The bookmark of the same replication key, else start_date, whichever is later."""
