@@ -213,20 +213,23 @@ class ModuleStream(Stream):
         )
 
     def _write_records(self, batches: Iterable[list[dict[str, Any]]]) -> None:
-        """RECORD lines, exactly as the SDK would write them, one write per batch."""
-        extracted = self._extracted_at.isoformat() if self._extracted_at else None
+        """RECORD lines, exactly as the SDK's writer would write them, one write per batch.
+
+        Records are encoded together and each line wrapped in the message around it with bytes
+        operations: JSON never holds a raw newline, so the lines split exactly.
+        """
+        head = _LINES.encode({"type": "RECORD", "stream": self.name, "record": None})
+        prefix = head[: -len(b"null}")]
+        suffix = b"}"
+        if self._extracted_at is not None:
+            suffix = b',"time_extracted":' + _LINES.encode(self._extracted_at.isoformat()) + b"}"
+        glue = suffix + b"\n" + prefix
         out = sys.stdout.buffer
         for batch in batches:
-            if not batch:
-                continue
-            messages = [
-                {"type": "RECORD", "stream": self.name, "record": record} for record in batch
-            ]
-            if extracted:
-                for message in messages:
-                    message["time_extracted"] = extracted
-            out.write(_LINES.encode_lines(messages))
-            self._record_counter.increment(len(batch))
+            if batch:
+                lines = _LINES.encode_lines(batch)[:-1].split(b"\n")
+                out.write(prefix + glue.join(lines) + suffix + b"\n")
+                self._record_counter.increment(len(batch))
         self.state_manager.is_flushed = False
 
     def get_record_counter(self, **kwargs: Any) -> metrics.Counter:
