@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from tap_zoho_bulk.simulator import Simulator, run_simulator
 from tap_zoho_bulk.tap import TapZohoBulk
 
@@ -119,3 +121,18 @@ def next_second() -> None:
     let that second pass to see them.
     """
     time.sleep(1.05 - (time.time() % 1.0))
+
+
+def access_token(sim: Simulator) -> str:
+    """A token from the simulator's accounts server, minted the way any Zoho client does it."""
+    answer = requests.post(
+        f"{sim.accounts_url}/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "refresh_token": sim.refresh_token,
+        },
+        timeout=10,
+    )
+    return str(answer.json()["access_token"])

@@ -23,7 +23,7 @@ from tap_zoho_bulk.metadata import READ_JOB_SCHEMA, normalize_status, split_erro
 from tap_zoho_bulk.simulator import BULK_WRITE_JOB_IDS, Simulator
 from tap_zoho_bulk.simulator.bulk_write import BulkWrites
 from tap_zoho_bulk.simulator.jobs import ApiError, parse_utc_offset
-from tests.tap.harness import SyncResult, config_for, discover, sync
+from tests.tap.harness import SyncResult, access_token, config_for, discover, sync
 
 IDS = dict(BULK_WRITE_JOB_IDS)
 NORMALIZED = {
@@ -42,25 +42,13 @@ def stat(sim: Simulator, key: str) -> Any:
     return sim.stats()[key]
 
 
-def token(sim: Simulator) -> str:
-    answer = requests.post(
-        f"{sim.accounts_url}/oauth/v2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": sim.client_id,
-            "client_secret": sim.client_secret,
-            "refresh_token": sim.refresh_token,
-        },
-        timeout=10,
-    )
-    return str(answer.json()["access_token"])
-
-
 def zoho_get(sim: Simulator, url: str) -> requests.Response:
     """A GET as any Zoho client would make it, independent of the tap's code."""
     if url.startswith("/"):
         url = sim.api_domain + url
-    return requests.get(url, headers={"Authorization": f"Zoho-oauthtoken {token(sim)}"}, timeout=10)
+    return requests.get(
+        url, headers={"Authorization": f"Zoho-oauthtoken {access_token(sim)}"}, timeout=10
+    )
 
 
 def served_job(sim: Simulator, version: str, job_id: str) -> dict[str, Any]:

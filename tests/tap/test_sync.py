@@ -13,7 +13,7 @@ import requests
 
 from tap_zoho_bulk.errors import JobFailedError
 from tap_zoho_bulk.simulator import Simulator
-from tests.tap.harness import config_for, next_second, simulator, sync
+from tests.tap.harness import access_token, config_for, next_second, simulator, sync
 
 EXPORTABLE = ["Accounts", "Contacts", "Deals", "Leads", "Shipments", "Tasks", "Visit_Logs"]
 
@@ -31,16 +31,7 @@ def expected_json(value: Any, prop: dict[str, Any] | None = None) -> Any:
 
 def job_echo(sim: Simulator, job_id: str) -> dict[str, Any]:
     """The job as Zoho describes it, fetched over HTTP like any client would."""
-    token = requests.post(
-        f"{sim.accounts_url}/oauth/v2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": sim.client_id,
-            "client_secret": sim.client_secret,
-            "refresh_token": sim.refresh_token,
-        },
-        timeout=10,
-    ).json()["access_token"]
+    token = access_token(sim)
     answer = requests.get(
         f"{sim.api_domain}/crm/bulk/v8/read/{job_id}",
         headers={"Authorization": f"Zoho-oauthtoken {token}"},
