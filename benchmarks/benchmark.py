@@ -1,7 +1,7 @@
 """tap-zoho-bulk's performance in one table: throughput, memory, concurrency and API cost.
 
-Run: `.venv/bin/python benchmarks/benchmark.py` (about 3 minutes on 2 cores; `--quick` shrinks
-every size for a run of well under a minute, `--profile` adds a cProfile of the tap's path).
+Run: `.venv/bin/python benchmarks/benchmark.py` (about 5 minutes on 2 cores; `--quick` shrinks
+every size for a run of under a minute, `--profile` adds a cProfile of the tap's path).
 
 Every figure comes from this run, on data the simulator generates in this run:
 
@@ -548,7 +548,7 @@ def throughput(page: Page, workdir: Path, repeat: int, table: Table) -> None:
     table.add("tap / default", ratio(tap, default))
     table.add(labels["reader"], shown(reader))
     table.add("diagnostic: reader / floor", ratio(reader, floor_rate))
-    table.add("diagnostic: tap / reader (the SDK's share)", ratio(tap, reader))
+    table.add("diagnostic: tap / reader (all but typing)", ratio(tap, reader))
     table.add(
         "RECORD output per run: tap / floor / default",
         f"{tap.stdout_mb:.0f} / {floor_rate.stdout_mb:.0f} / {default.stdout_mb:.0f} MB",
