@@ -142,7 +142,7 @@ class Polling:
     """Poll with a growing interval so polls grow with the log of a job's duration."""
 
     first_seconds: float = 2.0
-    max_seconds: float = 60.0
+    max_seconds: float = 300.0
     growth: float = 1.5
     timeout_seconds: float = 6 * 3600.0
 

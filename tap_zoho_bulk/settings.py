@@ -147,9 +147,10 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "poll_interval_max_seconds",
         th.NumberType,
-        default=60.0,
+        default=300.0,
         title="Longest poll interval",
-        description="Cap on the seconds between two status polls of one job.",
+        description="Cap on the seconds between two status polls of one job (each poll costs "
+        "a credit: a higher cap means fewer polls on long jobs, a lower one less waiting).",
     ),
     th.Property(
         "job_timeout_seconds",

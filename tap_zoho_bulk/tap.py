@@ -126,7 +126,7 @@ class TapZohoBulk(Tap):
                 version=self.api_version,
                 polling=Polling(
                     first_seconds=self.config.get("poll_interval_min_seconds", 2.0),
-                    max_seconds=self.config.get("poll_interval_max_seconds", 60.0),
+                    max_seconds=self.config.get("poll_interval_max_seconds", 300.0),
                     timeout_seconds=self.config.get("job_timeout_seconds", 21600.0),
                 ),
                 max_concurrent_jobs=self.config.get("max_concurrent_jobs", 8),
