@@ -403,6 +403,17 @@ class RecordReader:
     def _convert_column(
         self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _FileReport
     ) -> Iterable[Any]:
+        convert = typed.convert
+        try:
+            # Most typed columns (times, amounts) hold distinct values: convert them straight.
+            return [convert(text) if text else None for text in column]
+        except CONVERSION_ERRORS:
+            return self._convert_carefully(column, typed, batch, report)
+
+    def _convert_carefully(
+        self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _FileReport
+    ) -> Iterable[Any]:
+        """A column holding a bad value: convert each distinct text alone, nulling the bad."""
         converted = dict.fromkeys(column)  # Each distinct text once; blank stays None.
         for text in converted:
             if text:
