@@ -139,7 +139,6 @@ class TokenManager:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
-        self.refresh_count = 0
         self._refresh = retry.retrying(self._refresh_once, self._log_retry)
 
     def token(self) -> AccessToken:
@@ -184,7 +183,6 @@ class TokenManager:
         if response.status_code != 200 or "access_token" not in body:
             msg = f"Zoho's accounts server answered HTTP {response.status_code} without a token."
             raise AuthError(msg)
-        self.refresh_count += 1
         return AccessToken(
             value=str(body["access_token"]),
             expires_at=time.monotonic() + _usable_lifetime(body),

@@ -130,7 +130,6 @@ class ZohoClient:
         self._tokens = tokens
         self._configured_api_domain = api_domain.rstrip("/") if api_domain else None
         self._trusted_domains = trusted_domains
-        self._retry = retry
         self.credits = credits
         self._downloads = DownloadLimiter(downloads_per_minute)
         self._logger = logger
