@@ -41,6 +41,21 @@ def first_line(process: subprocess.Popen[str], timeout: float = 30) -> str:
     return process.stdout.readline()
 
 
+def access_token(info: dict[str, str]) -> str:
+    """A token from the simulator the CLI started, as any Zoho client would mint it."""
+    answer = requests.post(
+        f"{info['accounts_url']}/oauth/v2/token",
+        params={
+            "grant_type": "refresh_token",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "refresh_token": info["refresh_token"],
+        },
+        timeout=10,
+    )
+    return str(answer.json()["access_token"])
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_prints_one_json_line_serves_and_stops_cleanly(signum):
     process = launch("--records", "20", "--page-size", "10", "--fault", "modules:503:once")
@@ -56,16 +71,7 @@ def test_cli_prints_one_json_line_serves_and_stops_cleanly(signum):
         }
         assert info["base_url"].startswith("http://127.0.0.1:")
         assert info["accounts_url"] == info["api_domain"] == info["base_url"]
-        token = requests.post(
-            f"{info['accounts_url']}/oauth/v2/token",
-            params={
-                "grant_type": "refresh_token",
-                "client_id": info["client_id"],
-                "client_secret": info["client_secret"],
-                "refresh_token": info["refresh_token"],
-            },
-            timeout=10,
-        ).json()["access_token"]
+        token = access_token(info)
         headers = {"Authorization": f"Zoho-oauthtoken {token}"}
         modules = f"{info['api_domain']}/crm/v8/settings/modules"
         assert requests.get(modules, headers=headers, timeout=10).status_code == 503
@@ -128,16 +134,7 @@ def test_serving_a_million_record_module_stays_under_200_mb():
     try:
         info = json.loads(first_line(process))
         session = requests.Session()
-        token = session.post(
-            f"{info['accounts_url']}/oauth/v2/token",
-            params={
-                "grant_type": "refresh_token",
-                "client_id": info["client_id"],
-                "client_secret": info["client_secret"],
-                "refresh_token": info["refresh_token"],
-            },
-            timeout=10,
-        ).json()["access_token"]
+        token = access_token(info)
         headers = {"Authorization": f"Zoho-oauthtoken {token}"}
         for page, more in [(1, True), (5, False)]:
             job_id = session.post(
