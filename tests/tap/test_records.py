@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import random
 import tracemalloc
 import zipfile
 from decimal import Decimal
@@ -12,6 +15,7 @@ import msgspec
 import pytest
 from singer_sdk.singerlib.json import serialize_json
 
+from tap_zoho_bulk import records as records_module
 from tap_zoho_bulk.records import (
     CorruptArchiveError,
     RecordReader,
@@ -460,6 +464,90 @@ def test_damage_found_while_reading_is_reported_as_corrupt(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptArchiveError, match="damaged"):
         read_all(path)
+
+
+# ---------------------------------------------------------------- pieces
+
+TEXT_SCHEMA = {
+    "type": "object",
+    "properties": {name: {"type": ["string", "null"]} for name in ("Id", "A", "B", "C")},
+}
+CELLS = ["", "plain", "with, comma", 'say "hi"', "two\nlines", "crlf\r\ninside", "東京", '"']
+
+
+def random_csv(rng: random.Random, rows: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["Id", "A", "B", "C"])
+    for i in range(rows):
+        writer.writerow([str(i)] + [rng.choice(CELLS) * rng.randint(1, 3) for _ in range(3)])
+    return out.getvalue()
+
+
+def sequential(content: str) -> list[list[str]]:
+    """What one csv.reader over the whole file reads: the behaviour pieces must not change."""
+    return list(csv.reader(io.StringIO(content, newline="")))
+
+
+def read_in_pieces(tmp_path: Path, content: str, size: int, monkeypatch) -> list[list[str]]:
+    monkeypatch.setattr(records_module, "_CHUNK_SIZE", size)
+    reader = RecordReader(TEXT_SCHEMA, stream_name="Deals")
+    path = write_zip(tmp_path, content)
+    with open_result_member(path, MEMBER, max_compression_ratio=10_000) as member:
+        return [
+            [record[name] or "" for name in ("Id", "A", "B", "C")]
+            for record in reader.records(member, source=path.name)
+        ]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1000, 1 << 20])
+def test_records_across_piece_boundaries_are_read_as_one_csv_reader_would(
+    tmp_path, monkeypatch, size
+):
+    # Multi-line fields, quotes and commas in every position relative to the pieces' ends.
+    content = random_csv(random.Random(size), 400)
+    assert read_in_pieces(tmp_path, content, size, monkeypatch) == sequential(content)[1:]
+
+
+@pytest.mark.parametrize("size", [1, 5, 16, 100])
+def test_a_stray_quote_that_misleads_the_cut_loses_no_record(tmp_path, monkeypatch, size):
+    # Quotes inside unquoted fields are literal to csv but flip the quote count the cut
+    # relies on; every piece then ends inside a multi-line field by that count.
+    lines = ["Id,A,B,C"]
+    for i in range(60):
+        if i % 7 == 3:
+            lines.append(f'{i},it"s,"multi\nline",x')
+        else:
+            lines.append(f'{i},"a\nb",plain,"q""q"')
+    content = csv_of(*lines)
+    expected = sequential(content)[1:]
+    assert len(expected) == 60
+    assert read_in_pieces(tmp_path, content, size, monkeypatch) == expected
+
+
+@pytest.mark.parametrize("size", [1, 9, 1 << 20])
+def test_a_file_ending_inside_a_quoted_field_reads_like_csv_does(tmp_path, monkeypatch, size):
+    content = csv_of("Id,A,B,C", "1,a,b,c") + '2,x,y,"never\r\nclosed\r\n'
+    expected = sequential(content)[1:]
+    assert read_in_pieces(tmp_path, content, size, monkeypatch) == expected
+
+
+@pytest.mark.parametrize("size", [1, 3, 1 << 20])
+def test_a_header_cut_by_pieces_and_a_bom(tmp_path, monkeypatch, size):
+    content = "\ufeff" + csv_of('Id,"A",B,C', "1,a,b,c", "2,d,e,f")
+    assert read_in_pieces(tmp_path, content, size, monkeypatch) == [
+        ["1", "a", "b", "c"],
+        ["2", "d", "e", "f"],
+    ]
+
+
+def test_invalid_utf8_in_small_pieces_is_counted_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 5)
+    content = csv_of("Id,Name,Notes").encode() + b"1,caf\xe9,\xff\r\n2,\xe6\x9d\xb1,ok\r\n"
+    reader = RecordReader(SCHEMA, stream_name="Deals")
+    records = read_all(write_zip(tmp_path, content), reader)
+    assert [(r["Name"], r["Notes"]) for r in records] == [("caf\ufffd", "\ufffd"), ("東", "ok")]
+    assert reader.stats.bad_bytes == 2
 
 
 # ---------------------------------------------------------------- streaming
