@@ -2,4 +2,6 @@
 
 from tap_zoho_bulk.tap import TapZohoBulk
 
-TapZohoBulk.cli()
+# Guarded: the tap's worker processes are spawned and import the main module again.
+if __name__ == "__main__":
+    TapZohoBulk.cli()

@@ -16,16 +16,19 @@ import csv
 import io
 import itertools
 import logging
+import multiprocessing
+import signal
+import uuid
 import zipfile
 import zlib
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from tap_zoho_bulk.conversions import (
     CONVERSION_ERRORS,
-    Converter,
     converter_for,
     utc_datetime_converter,
 )
@@ -44,6 +47,7 @@ _BATCH_ROWS = 32
 #: CSV read, decoded and parsed at a time: large enough that per-piece costs vanish.
 _CHUNK_SIZE = 256 * 1024
 _BOM = codecs.BOM_UTF8
+T = TypeVar("T")
 #: A line appended to each piece but the last: read back as a row of its own exactly when the
 #: piece ends between records. Noncharacters never appear in Zoho's exports.
 _END_OF_CHUNK = "\ufdd0tap-zoho-bulk: end of chunk\ufdd0"
@@ -219,8 +223,8 @@ def decode_chunk(chunk: bytes) -> tuple[str, int]:
 class ReadStats:
     """Running totals over every file a RecordReader has read, for the stream to report.
 
-    Rows count as read when their batch is parsed, up to one batch ahead of the records handed
-    out; once a file's records are exhausted the totals are exact.
+    A piece's rows count once the piece is read, or its reading is stopped; once a file's
+    records are exhausted the totals are exact.
     """
 
     rows_read: int = 0
@@ -236,10 +240,9 @@ class ReadStats:
 
 @dataclass(frozen=True)
 class _Typed:
-    """A column whose text becomes another JSON type."""
+    """A column whose text becomes another JSON type (its converter is the reader's own)."""
 
     index: int
-    convert: Converter
     column: str
     type_name: str
     #: Whether values are lists, which records must not share: each record gets a copy.
@@ -260,9 +263,18 @@ class _Layout:
     id_index: int | None
 
 
+_SKIPPED = "skipped"
+_BAD_VALUE = "bad value"
+
+
 @dataclass
-class _FileReport:
-    """What went wrong in one file, counted so each kind is logged a few times, then summed."""
+class _Report:
+    """What went wrong in a file, or in a piece of it read elsewhere, counted per kind.
+
+    A piece's report keeps the first few problems of each kind in detail, rows numbered from
+    the piece's start; the file's report logs them (numbered from the file's start) until it
+    has logged a few of each kind, and sums the rest up at the end of the file.
+    """
 
     source: str
     #: Where the file keeps record ids, to name the records that problems were found in.
@@ -271,6 +283,36 @@ class _FileReport:
     skipped: int = 0
     bad_bytes: int = 0
     bad_values: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: (kind, row, message, arguments) of the first problems of each kind.
+    details: list[tuple[str, int, str, tuple[Any, ...]]] = field(default_factory=list)
+    noted: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def note(self, kind: str, message: str, *args: Any) -> None:
+        if self.noted[kind] < _DETAILED_REPORTS:
+            self.noted[kind] += 1
+            self.details.append((kind, self.rows, message, args))
+
+
+@dataclass(frozen=True)
+class _ReaderSpec:
+    """What a worker process needs to build the same reader: its schema and settings."""
+
+    key: str
+    properties: dict[str, Any]
+    stream: str
+    multi_select_separator: str
+
+
+@dataclass(frozen=True)
+class _PieceTask(Generic[T]):
+    """One piece of a result file for a worker process to read and hand to `consume`."""
+
+    reader: _ReaderSpec
+    layout: _Layout
+    source: str
+    data: bytes
+    last: bool
+    consume: Callable[[Iterator[list[dict[str, Any]]]], T]
 
 
 class RecordReader:
@@ -281,9 +323,11 @@ class RecordReader:
     dropped silently while a column discovery has never seen (a field added in Zoho since) is
     dropped with one warning asking for a new discovery.
 
-    Rows are converted a batch at a time, column by column: each distinct value of a typed
-    column is converted once per batch, and records are assembled by C iterators. Per record,
-    no Python code runs at all, which is what keeps typing close to the cost of bare CSV parsing.
+    Rows are converted a batch at a time, column by column, and records are assembled by C
+    iterators: per record, no Python code runs at all, which is what keeps typing close to the
+    cost of bare CSV parsing. A file is read in pieces (see `result_chunks`), in this process
+    or, through `map_pieces`, in worker processes; the file's problems are logged here either
+    way.
     """
 
     def __init__(
@@ -301,6 +345,9 @@ class RecordReader:
         self._known = set(known_columns) | set(self._properties)
         self._stream = stream_name or "stream"
         self._log = logger or logging.getLogger(__name__)
+        self._spec = _ReaderSpec(
+            uuid.uuid4().hex, self._properties, self._stream, multi_select_separator
+        )
         datetimes = utc_datetime_converter()
         self._converters = {
             name: converter
@@ -320,53 +367,161 @@ class RecordReader:
 
         Lazy: iterate it while `member` is open, i.e. inside `open_result_member`'s block.
         """
-        return itertools.chain.from_iterable(self._batches(member, source))
+        batches = self._read(result_chunks(member), source)
+        try:
+            for batch in batches:
+                yield from batch
+        finally:
+            batches.close()
 
     def batches(
         self, member: IO[bytes], source: str = "result file"
     ) -> Iterator[list[dict[str, Any]]]:
         """The same records, a few dozen at a time, for consumers that write in bulk."""
-        return (list(batch) for batch in self._batches(member, source))
+        return self._read(result_chunks(member), source)
 
-    def _batches(self, member: IO[bytes], source: str) -> Iterator[Iterator[dict[str, Any]]]:
-        report = _FileReport(source)
+    def map_pieces(
+        self,
+        member: IO[bytes],
+        consume: Callable[[Iterator[list[dict[str, Any]]]], T],
+        pool: Executor | None,
+        source: str = "result file",
+    ) -> Iterator[T]:
+        """`consume` applied to the batches of each piece of the file, results in file order.
+
+        With a pool, pieces are read and consumed in its worker processes, a few ahead of the
+        result being handed out, so `consume` must be picklable and its result small next to
+        the records (encoded lines, say). Without one, or for a file whose header does not fit
+        in a piece, `consume` runs here on one batch at a time. Problems are logged here, as
+        `records` logs them.
+        """
+        pieces = result_chunks(member)
+        first = next(pieces, b"")
+        text, bad_bytes = decode_chunk(first)
+        head = _Report(source, bad_bytes=bad_bytes)
+        header, rest = self._header(text, head, last=False)
+        if pool is None or header is None:
+            batches = self._read(itertools.chain((first,), pieces), source)
+            yield from (consume(iter((batch,))) for batch in batches)
+            return
+        report = _Report(source)
+        try:
+            layout = self._layout(header, source)
+            report.id_index = layout.id_index
+            self._absorb(report, head)
+            yield from self._mapped(
+                itertools.chain((rest.encode(),), pieces), layout, report, consume, pool
+            )
+        finally:
+            self._summarise(report)
+
+    def _mapped(
+        self,
+        pieces: Iterator[bytes],
+        layout: _Layout,
+        report: _Report,
+        consume: Callable[[Iterator[list[dict[str, Any]]]], T],
+        pool: Executor,
+    ) -> Iterator[T]:
+        """Keep pieces in flight in the pool and hand results out in order.
+
+        A piece that cut a record short (known only once it is read) hands its tail back; the
+        following piece, already in flight from the wrong start, is then read again with that
+        tail in front, as a sequential reader would have read it.
+        """
+        ahead = 2 * max(1, getattr(pool, "_max_workers", 1))
+        in_flight: collections.deque[tuple[bytes, Future[tuple[T, str, _Report]]]] = (
+            collections.deque()
+        )
+
+        def submit(data: bytes, *, last: bool) -> Future[tuple[T, str, _Report]]:
+            task = _PieceTask(self._spec, layout, report.source, data, last, consume)
+            return pool.submit(_read_piece_in_worker, task)
+
+        try:
+            while True:
+                while len(in_flight) < ahead and (data := next(pieces, None)) is not None:
+                    in_flight.append((data, submit(data, last=False)))
+                if not in_flight:
+                    return
+                _, future = in_flight.popleft()
+                result, carry, piece = future.result()
+                self._absorb(report, piece)
+                if carry:
+                    tail = carry.encode()
+                    if in_flight:
+                        following, wrong = in_flight.popleft()
+                        wrong.cancel()
+                        data = tail + following
+                        in_flight.appendleft((data, submit(data, last=False)))
+                    else:
+                        in_flight.appendleft((tail, submit(tail, last=True)))
+                yield result
+        finally:
+            for _, future in in_flight:
+                future.cancel()
+
+    def _read(
+        self, pieces: Iterator[bytes], source: str
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        """The batches of a file's pieces, read in this process."""
+        report = _Report(source)
         layout: _Layout | None = None
         carry = ""
         try:
-            for chunk in result_chunks(member):
+            for chunk in pieces:
                 text, bad_bytes = decode_chunk(chunk)
-                report.bad_bytes += bad_bytes
-                layout, carry = yield from self._piece(carry + text, layout, report, last=False)
+                layout, carry = yield from self._read_piece(
+                    carry + text, layout, report, bad_bytes, last=False
+                )
             if carry or layout is None:
                 # The file ends inside a quoted field (or has no header): read the rest as is.
-                layout, _ = yield from self._piece(carry, layout, report, last=True)
+                layout, _ = yield from self._read_piece(carry, layout, report, 0, last=True)
             if layout is None:
                 self._log.warning("%s: %s is empty, not even a header.", self._stream, source)
         finally:
-            self.stats.bad_bytes += report.bad_bytes
             self._summarise(report)
 
-    def _piece(
-        self, text: str, layout: _Layout | None, report: _FileReport, *, last: bool
-    ) -> Generator[Iterator[dict[str, Any]], None, tuple[_Layout | None, str]]:
-        """Batches of one piece of CSV, the header first if not read yet; returns the layout
-        and the text of a record the piece cuts short.
+    def _read_piece(
+        self, text: str, layout: _Layout | None, report: _Report, bad_bytes: int, *, last: bool
+    ) -> Generator[list[dict[str, Any]], None, tuple[_Layout | None, str]]:
+        """One piece read here, the header first if not read yet; returns the layout and the
+        text of a record the piece cut short."""
+        piece = _Report(report.source, report.id_index, bad_bytes=bad_bytes)
+        try:
+            if layout is None:
+                header, text = self._header(text, piece, last=last)
+                if header is None:
+                    return None, text
+                layout = self._layout(header, report.source)
+                report.id_index = piece.id_index = layout.id_index
+            carry = yield from self._piece(text, layout, piece, last=last)
+        finally:
+            self._absorb(report, piece)
+        return layout, carry
 
-        Each piece but the file's remainder gets an end-of-piece line, read back as a row of
-        its own exactly when the piece ends between records. Otherwise the piece's last batch
-        is handed back to be read again in front of the next piece, as a sequential reader
-        would have read it.
+    def _header(self, text: str, report: _Report, *, last: bool) -> tuple[list[str] | None, str]:
+        """The header row and the text after it; no row if the piece cuts the header short."""
+        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="")
+        rows = self._next_rows(csv.reader(lines), 1, report)
+        if not rows or (not last and _END_OF_CHUNK in "".join(rows[0][-1:])):
+            return None, text
+        return rows[0], text[lines.tell() :]
+
+    def _piece(
+        self, text: str, layout: _Layout, report: _Report, *, last: bool
+    ) -> Generator[list[dict[str, Any]], None, str]:
+        """The converted batches of one piece of CSV; returns the text of a record it cut short.
+
+        Each piece but the file's remainder gets an end-of-piece line, read back as a row of its
+        own exactly when the piece ends between records. Otherwise the piece's last batch, held
+        back until then, is handed back to be read again in front of the next piece, as a
+        sequential reader would have read it.
         """
         lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="")
         rows = csv.reader(lines)
-        if layout is None:
-            header = self._next_rows(rows, 1, report)
-            if not header or (not last and _END_OF_CHUNK in "".join(header[0][-1:])):
-                return None, text
-            layout = self._layout(header[0], report.source)
-            report.id_index = layout.id_index
         held: list[list[str]] = []
-        held_at = lines.tell()
+        held_at = 0
         while True:
             position = lines.tell()
             batch = self._next_rows(rows, _BATCH_ROWS, report)
@@ -377,21 +532,19 @@ class RecordReader:
             held, held_at = batch, position
         if not last:
             if held[-1:] != [[_END_OF_CHUNK]]:
-                return layout, text[held_at:]
+                return text[held_at:]
             held.pop()
         yield from self._finished(held, layout, report)
-        return layout, ""
+        return ""
 
     def _finished(
-        self, batch: list[list[str]], layout: _Layout, report: _FileReport
-    ) -> Iterator[Iterator[dict[str, Any]]]:
+        self, batch: list[list[str]], layout: _Layout, report: _Report
+    ) -> Iterator[list[dict[str, Any]]]:
         complete = self._complete_rows(batch, layout, report)
         if complete:
             yield self._convert(complete, layout, report)
 
-    def _next_rows(
-        self, rows: Iterator[list[str]], count: int, report: _FileReport
-    ) -> list[list[str]]:
+    def _next_rows(self, rows: Iterator[list[str]], count: int, report: _Report) -> list[list[str]]:
         """Up to `count` parsed rows; a stretch the csv module cannot parse is skipped."""
         batch: list[list[str]] = []
         while True:
@@ -399,17 +552,16 @@ class RecordReader:
                 # extend() keeps the rows parsed before an error, so none is lost to it.
                 batch.extend(itertools.islice(rows, count - len(batch)))
             except csv.Error as exc:
-                self._skipped(report, "malformed CSV (%s)", exc)
+                self._skipped(report, "malformed CSV (%s)", str(exc))
                 continue
             return batch
 
     def _complete_rows(
-        self, batch: list[list[str]], layout: _Layout, report: _FileReport
+        self, batch: list[list[str]], layout: _Layout, report: _Report
     ) -> list[list[str]]:
         widths = set(map(len, batch))
         if widths == {layout.width}:
             report.rows += len(batch)
-            self.stats.rows_read += len(batch)
             return batch
         complete = []
         for row in batch:
@@ -424,26 +576,16 @@ class RecordReader:
                     layout.width,
                     _record_id(row, layout.id_index),
                 )
-        self.stats.rows_read += len(complete)
         return complete
 
-    def _skipped(self, report: _FileReport, reason: str, *args: Any) -> None:
+    def _skipped(self, report: _Report, reason: str, *args: Any) -> None:
         report.rows += 1
         report.skipped += 1
-        self.stats.rows_read += 1
-        self.stats.rows_skipped += 1
-        if report.skipped <= _DETAILED_REPORTS:
-            self._log.warning(
-                "%s: skipping record %d of %s: " + reason,
-                self._stream,
-                report.rows,
-                report.source,
-                *args,
-            )
+        report.note(_SKIPPED, reason, *args)
 
     def _convert(
-        self, batch: list[list[str]], layout: _Layout, report: _FileReport
-    ) -> Iterator[dict[str, Any]]:
+        self, batch: list[list[str]], layout: _Layout, report: _Report
+    ) -> list[dict[str, Any]]:
         texts = list(zip(*batch, strict=True))
         columns: list[Iterable[Any]] = list(texts)
         for typed in layout.typed:
@@ -455,12 +597,12 @@ class RecordReader:
             itertools.repeat(None, len(batch)) if index is None else columns[index]
             for index in layout.sources
         ]
-        return map(dict, map(zip, itertools.repeat(layout.keys), zip(*emitted, strict=True)))
+        return list(map(dict, map(zip, itertools.repeat(layout.keys), zip(*emitted, strict=True))))
 
     def _convert_column(
-        self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _FileReport
+        self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _Report
     ) -> Iterable[Any]:
-        convert = typed.convert
+        convert = self._converters[typed.column][0]
         try:
             # Most typed columns (times, amounts) hold distinct values: convert them straight.
             return [convert(text) if text else None for text in column]
@@ -468,14 +610,14 @@ class RecordReader:
             return self._convert_carefully(column, typed, batch, report)
 
     def _convert_carefully(
-        self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _FileReport
+        self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _Report
     ) -> Iterable[Any]:
         """A column holding a bad value: convert each distinct text alone, nulling the bad."""
         converted = dict.fromkeys(column)  # Each distinct text once; blank stays None.
         for text in converted:
             if text:
                 try:
-                    converted[text] = typed.convert(text)
+                    converted[text] = self._converters[typed.column][0](text)
                 except CONVERSION_ERRORS:
                     self._bad_value(report, typed, text, column, batch)
         values = map(converted.__getitem__, column)
@@ -485,27 +627,23 @@ class RecordReader:
 
     def _bad_value(
         self,
-        report: _FileReport,
+        report: _Report,
         typed: _Typed,
         text: str,
         column: Sequence[str],
         rows: Sequence[list[str]],
     ) -> None:
         """Count the cells of `column` holding `text`; log the first few with a record's Id."""
-        cells = column.count(text)
-        report.bad_values[typed.column] += cells
-        self.stats.bad_values += cells
-        if report.bad_values.total() - cells < _DETAILED_REPORTS:
-            row = rows[column.index(text)]
-            self._log.warning(
-                "%s: %r in column %r of Id %s (%s) is not a valid %s; emitting null.",
-                self._stream,
-                _shown(text),
-                typed.column,
-                _record_id(row, report.id_index),
-                report.source,
-                typed.type_name,
-            )
+        report.bad_values[typed.column] += column.count(text)
+        report.note(
+            _BAD_VALUE,
+            "%r in column %r of Id %s (%s) is not a valid %s; emitting null.",
+            _shown(text),
+            typed.column,
+            _record_id(rows[column.index(text)], report.id_index),
+            report.source,
+            typed.type_name,
+        )
 
     def _layout(self, header: list[str], source: str) -> _Layout:
         columns = [ID_PROPERTY if name in ("id", ID_PROPERTY) else name for name in header]
@@ -539,8 +677,8 @@ class RecordReader:
                     name,
                 )
         typed = [
-            _Typed(position[name], convert, name, type_name, lists=type_name == "array")
-            for name, (convert, type_name) in self._converters.items()
+            _Typed(position[name], name, type_name, lists=type_name == "array")
+            for name, (_, type_name) in self._converters.items()
             if name in position
         ]
         return _Layout(
@@ -564,7 +702,28 @@ class RecordReader:
         self._log.warning(message, *args)
         return True
 
-    def _summarise(self, report: _FileReport) -> None:
+    def _absorb(self, report: _Report, piece: _Report) -> None:
+        """Add a piece's counts to its file's, logging its details while few have been."""
+        for kind, row, message, args in piece.details:
+            if report.noted[kind] < _DETAILED_REPORTS:
+                report.noted[kind] += 1
+                if kind == _SKIPPED:
+                    where = (report.rows + row, report.source)
+                    self._log.warning(
+                        "%s: skipping record %d of %s: " + message, self._stream, *where, *args
+                    )
+                else:
+                    self._log.warning("%s: " + message, self._stream, *args)
+        report.rows += piece.rows
+        report.skipped += piece.skipped
+        report.bad_bytes += piece.bad_bytes
+        report.bad_values.update(piece.bad_values)
+        self.stats.rows_read += piece.rows
+        self.stats.rows_skipped += piece.skipped
+        self.stats.bad_values += piece.bad_values.total()
+        self.stats.bad_bytes += piece.bad_bytes
+
+    def _summarise(self, report: _Report) -> None:
         if report.bad_bytes:
             self._log.warning(
                 "%s: %s had %d bytes of invalid UTF-8, read as U+FFFD.",
@@ -589,6 +748,45 @@ class RecordReader:
                 report.source,
                 by_column,
             )
+
+
+def parse_pool(processes: int) -> ProcessPoolExecutor:
+    """Worker processes for `RecordReader.map_pieces`.
+
+    Spawned, not forked: the tap's download threads may hold locks at any moment, and a fork
+    would copy them held. Workers ignore Ctrl-C; the tap's own process decides how to stop.
+    """
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=signal.signal,
+        initargs=(signal.SIGINT, signal.SIG_IGN),
+    )
+
+
+#: A worker process's readers, by the key of the reader they stand in for.
+_worker_readers: dict[str, RecordReader] = {}
+
+
+def _read_piece_in_worker(task: _PieceTask[T]) -> tuple[T, str, _Report]:
+    """In a worker process: read one piece, consume its batches, report what went wrong."""
+    spec = task.reader
+    reader = _worker_readers.get(spec.key)
+    if reader is None:
+        reader = _worker_readers[spec.key] = RecordReader(
+            {"properties": spec.properties},
+            stream_name=spec.stream,
+            multi_select_separator=spec.multi_select_separator,
+        )
+    text, bad_bytes = decode_chunk(task.data)
+    report = _Report(task.source, task.layout.id_index, bad_bytes=bad_bytes)
+    carry = ""
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        nonlocal carry
+        carry = yield from reader._piece(text, task.layout, report, last=task.last)
+
+    return task.consume(batches()), carry, report
 
 
 def _record_id(row: list[str], index: int | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -173,6 +174,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Downloads per minute",
         description="Zoho allows 10 result downloads per minute; lower it when other tools "
         "share the org.",
+    ),
+    th.Property(
+        "parse_processes",
+        th.IntegerType,
+        title="Parse processes",
+        description="Worker processes that read large result files in parallel (a piece of "
+        "CSV each; records keep their order); 0 reads them in the tap's own process. Default: "
+        "one per CPU the tap may use.",
     ),
     th.Property(
         "multiselect_separator",
@@ -348,6 +357,18 @@ def user_criteria(config: Mapping[str, Any], module: str) -> Mapping[str, Any] |
     return criteria or None
 
 
+def parse_processes(config: Mapping[str, Any]) -> int:
+    """Worker processes for reading result files; 0 to read them in the tap's process."""
+    processes = config.get("parse_processes")
+    if processes is None:
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
+    return int(processes)
+
+
 def check_start(config: Mapping[str, Any]) -> None:
     """Validate what can be validated without calling Zoho."""
     start_date(config)
@@ -355,6 +376,9 @@ def check_start(config: Mapping[str, Any]) -> None:
         data_center(config.get("data_center", "us"))
     if config.get("max_concurrent_jobs", 8) < 1:
         msg = "max_concurrent_jobs must be at least 1."
+        raise ConfigError(msg)
+    if (config.get("parse_processes") or 0) < 0:
+        msg = "parse_processes must be 0 (read in the tap's process) or more."
         raise ConfigError(msg)
     now = datetime.now(UTC)
     moment = start_date(config)

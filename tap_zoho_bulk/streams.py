@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import msgspec
 from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
@@ -20,10 +19,12 @@ from tap_zoho_bulk.bulk import (
     MAX_FIELDS,
     ExportPlan,
     JobStats,
+    PageFile,
     combine_criteria,
     count_criteria,
     window_criteria,
 )
+from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
 from tap_zoho_bulk.errors import ConfigError
 from tap_zoho_bulk.records import RecordReader, open_result_member
 
@@ -32,10 +33,10 @@ if TYPE_CHECKING:
 
     from tap_zoho_bulk.tap import TapZohoBulk
 
-# Encodes like singer-sdk's msgspec writer: Decimal as a JSON number, exact.
-_LINES = msgspec.json.Encoder(decimal_format="number")
 JOB_STATE_KEY = "bulk_job"  # the page being emitted, so an interrupted run can resume it
 TIES_STATE_KEY = "bookmark_ids"  # ids already emitted at the bookmark's second
+#: Result files (ZIP bytes) from which reading in worker processes pays for starting them.
+PARALLEL_BYTES = 4 * 1024 * 1024
 
 
 class ModuleStream(Stream):
@@ -154,7 +155,7 @@ class ModuleStream(Stream):
             multi_select_separator=self.config.get("multiselect_separator", ";"),
             logger=self.logger,
         )
-        ties = _Ties.from_state(self.stream_state, self.replication_key)
+        ties = Ties.from_state(self.stream_state, self.replication_key, TIES_STATE_KEY)
         direct = self._writes_directly()
         for page in reader.pages(self.name):
             self._remember(page.job)
@@ -162,11 +163,10 @@ class ModuleStream(Stream):
             started = time.monotonic()
             try:
                 with open_result_member(page.path, page.member) as member:
-                    batches = ties.filter(parser.batches(member, source=page.member))
                     if direct:
-                        self._write_records(batches)
+                        self._write_records(parser, member, page, ties)
                     else:
-                        for batch in batches:
+                        for batch in ties.filter(parser.batches(member, source=page.member)):
                             yield from batch
             finally:
                 page.path.unlink(missing_ok=True)
@@ -184,7 +184,7 @@ class ModuleStream(Stream):
                 page.job.polls,
             )
         self.stream_state.pop(JOB_STATE_KEY, None)
-        ties.save(self.stream_state)
+        ties.save(self.stream_state, TIES_STATE_KEY)
         credits = self._tap_ref.client.credits
         self.logger.info(
             "'%s' done: %d credits for this stream, %d in this run.",
@@ -212,24 +212,18 @@ class ModuleStream(Stream):
             and maps[0].stream_alias == self.name
         )
 
-    def _write_records(self, batches: Iterable[list[dict[str, Any]]]) -> None:
-        """RECORD lines, exactly as the SDK's writer would write them, one write per batch.
-
-        Records are encoded together and each line wrapped in the message around it with bytes
-        operations: JSON never holds a raw newline, so the lines split exactly.
-        """
-        head = _LINES.encode({"type": "RECORD", "stream": self.name, "record": None})
-        prefix = head[: -len(b"null}")]
-        suffix = b"}"
-        if self._extracted_at is not None:
-            suffix = b',"time_extracted":' + _LINES.encode(self._extracted_at.isoformat()) + b"}"
-        glue = suffix + b"\n" + prefix
+    def _write_records(
+        self, parser: RecordReader, member: IO[bytes], page: PageFile, ties: Ties
+    ) -> None:
+        """RECORD lines, exactly as the SDK's writer would write them, one write per batch, or
+        per piece when a large page is read in the tap's worker processes."""
+        encode = RecordLines(Envelope.of(self.name, self._extracted_at), ties)
+        pool = self._tap_ref.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
         out = sys.stdout.buffer
-        for batch in batches:
-            if batch:
-                lines = _LINES.encode_lines(batch)[:-1].split(b"\n")
-                out.write(prefix + glue.join(lines) + suffix + b"\n")
-                self._record_counter.increment(len(batch))
+        for piece in parser.map_pieces(member, encode, pool, source=page.member):
+            out.write(piece.lines)
+            self._record_counter.increment(piece.count)
+            ties.absorb(piece.max_value, piece.max_ids)
         self.state_manager.is_flushed = False
 
     def get_record_counter(self, **kwargs: Any) -> metrics.Counter:
@@ -270,62 +264,6 @@ class ModuleStream(Stream):
         }
         self.state_manager.is_flushed = False
         self._write_state_message()
-
-
-class _Ties:
-    """Records sharing the bookmark's second: skip those already emitted, remember the new max."""
-
-    def __init__(self, key: str | None, bookmark: str | None, emitted: set[str]) -> None:
-        self.key = key
-        self.bookmark = bookmark
-        self.emitted = emitted
-        self.max_value: str | None = None
-        self.max_ids: set[str] = set()
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], key: str | None) -> _Ties:
-        same_key = state.get("replication_key") == key
-        bookmark = state.get("replication_key_value") if same_key else None
-        return cls(key, bookmark, set(state.get(TIES_STATE_KEY, [])) if bookmark else set())
-
-    def filter(self, batches: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
-        """Drop records already emitted at the bookmark; track the largest key and its ids."""
-        key = self.key
-        if key is None:
-            yield from batches
-            return
-        bookmark, emitted = self.bookmark, self.emitted
-        for records in batches:
-            batch, keys = records, [record[key] for record in records]
-            if bookmark is not None and bookmark in keys:
-                kept = [
-                    (record, value)
-                    for record, value in zip(records, keys, strict=True)
-                    if value != bookmark or record["Id"] not in emitted
-                ]
-                batch = [record for record, _ in kept]
-                keys = [value for _, value in kept]
-            present = [value for value in keys if value is not None]
-            if present:
-                self._see(max(present), batch, keys)
-            yield batch
-
-    def _see(self, top: str, batch: list[dict[str, Any]], keys: list[Any]) -> None:
-        if self.max_value is not None and top < self.max_value:
-            return
-        ids = {record["Id"] for record, value in zip(batch, keys, strict=True) if value == top}
-        if top == self.max_value:
-            self.max_ids |= ids
-        else:
-            self.max_value, self.max_ids = top, ids
-
-    def save(self, state: dict[str, Any]) -> None:
-        if self.key is None:
-            return
-        if self.max_value is None or (self.bookmark and self.max_value < self.bookmark):
-            return
-        ids = self.max_ids | self.emitted if self.max_value == self.bookmark else self.max_ids
-        state[TIES_STATE_KEY] = sorted(ids)
 
 
 def _pick(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:

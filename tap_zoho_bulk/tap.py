@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.bulk import ApiVersion, BulkReader, Polling
 from tap_zoho_bulk.client import CreditLedger, ZohoClient
 from tap_zoho_bulk.errors import ConfigError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.records import parse_pool
 from tap_zoho_bulk.schema import module_schema, property_schema
 from tap_zoho_bulk.streams import ModuleStream
 from tap_zoho_bulk.writer import BufferedMsgSpecWriter
@@ -68,6 +70,7 @@ class TapZohoBulk(Tap):
         # exists so it is below the SDK's bookmark signpost.
         self.run_started_at = datetime.now(UTC).replace(microsecond=0)
         self._reader: BulkReader | None = None
+        self._pool: Executor | None = None
         super().__init__(*args, **kwargs)
         settings.check_start(self.config)
 
@@ -136,6 +139,24 @@ class TapZohoBulk(Tap):
             reader.start(plans)
             self._reader = reader
         return self._reader
+
+    def parse_pool(self) -> Executor | None:
+        """Worker processes that read large result files, started the first time one is read;
+        None when `parse_processes` is 0."""
+        if self._pool is None:
+            processes = settings.parse_processes(self.config)
+            if processes < 1:
+                return None
+            self._pool = parse_pool(processes)
+            atexit.register(self.stop_parse_pool)
+            self.logger.info("Reading large result files in %d worker processes.", processes)
+        return self._pool
+
+    def stop_parse_pool(self) -> None:
+        """Stop the worker processes, if any were started (at exit at the latest)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def _check_catalog_fields(self, streams: Sequence[ModuleStream]) -> None:
         """A catalog may predate a field's deletion in Zoho: fail before any job, not after."""

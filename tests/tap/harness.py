@@ -74,6 +74,7 @@ def sync(
         try:
             tap.sync_all()
         finally:
+            tap.stop_parse_pool()
             reader = tap._reader
             if reader is not None:
                 reader.close()

@@ -1,0 +1,155 @@
+"""Result files read in worker processes: the same lines, state and problem reports as here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import random
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from pathlib import Path
+
+import pytest
+
+from tap_zoho_bulk import records as records_module
+from tap_zoho_bulk import streams as streams_module
+from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
+from tap_zoho_bulk.records import RecordReader, open_result_member, parse_pool
+from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
+from tests.tap.test_records import MEMBER, TEXT_SCHEMA, random_csv, sequential, write_zip
+
+LOGGER = "tap_zoho_bulk.records"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Executor]:
+    workers = parse_pool(2)
+    yield workers
+    workers.shutdown()
+
+
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of a few KB, so that small test files are read by many workers' pieces."""
+    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 4096)
+
+
+def read_through(pool: Executor, path: Path, reader: RecordReader | None = None) -> list[list[str]]:
+    reader = reader or RecordReader(TEXT_SCHEMA, stream_name="Deals")
+    encode = RecordLines(Envelope.of("Deals", None), Ties(None, None, frozenset()))
+    lines = b""
+    with open_result_member(path, MEMBER, max_compression_ratio=10_000) as member:
+        for piece in reader.map_pieces(member, encode, pool, source=path.name):
+            lines += piece.lines
+    records = [json.loads(line)["record"] for line in lines.splitlines()]
+    return [[r[name] or "" for name in ("Id", "A", "B", "C")] for r in records]
+
+
+def test_pieces_read_in_workers_come_back_in_file_order(tmp_path, pool, small_pieces) -> None:
+    content = random_csv(random.Random(3), 2000)
+    assert read_through(pool, write_zip(tmp_path, content)) == sequential(content)[1:]
+
+
+def test_a_record_cut_short_in_a_worker_is_read_again_with_the_next_piece(
+    tmp_path, pool, monkeypatch
+) -> None:
+    # Stray quotes mislead the cut, so pieces end inside multi-line fields and hand back
+    # their tails; the piece after each, already in flight, is read again behind the tail.
+    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 64)
+    lines = ["Id,A,B,C"]
+    for i in range(300):
+        lines.append(f'{i},it"s,"multi\nline",x' if i % 7 == 3 else f'{i},"a\nb",plain,"q""q"')
+    content = "\r\n".join(lines) + '\r\n300,x,y,"never\r\nclosed\r\n'
+    assert read_through(pool, write_zip(tmp_path, content)) == sequential(content)[1:]
+
+
+def test_problems_found_in_workers_are_logged_once_per_file_with_file_row_numbers(
+    tmp_path, pool, small_pieces, caplog
+) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["Id", "A", "B", "C"])
+    broken = []
+    for i in range(3000):
+        if i % 250 == 100:
+            writer.writerow([str(i), "only three", "cells"])
+            broken.append(i + 1)  # record numbers count from 1
+        else:
+            writer.writerow([str(i), "a" * (i % 50), "b", "c"])
+    reader = RecordReader(TEXT_SCHEMA, stream_name="Deals")
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        rows = read_through(pool, write_zip(tmp_path, out.getvalue()), reader)
+    assert len(rows) == 3000 - len(broken)
+    assert (reader.stats.rows_read, reader.stats.rows_skipped) == (3000, len(broken))
+    detailed = [r.getMessage() for r in caplog.records if "skipping record" in r.getMessage()]
+    assert detailed == [
+        f"Deals: skipping record {n} of {MEMBER.replace('.csv', '.zip')}: 3 columns instead of "
+        f"4 (Id {n - 1})"
+        for n in broken[:5]
+    ]
+    assert any(f"skipped {len(broken)} malformed records" in r.getMessage() for r in caplog.records)
+
+
+def test_ties_filtered_in_pieces_merge_to_the_largest_key_and_all_its_ids() -> None:
+    def at(second: int) -> str:
+        return f"2026-01-01T00:00:0{second}+00:00"
+
+    whole = Ties("T", at(5), frozenset({"1"}))
+    batches = [
+        [{"Id": "1", "T": at(5)}, {"Id": "2", "T": at(7)}],
+        [{"Id": "3", "T": at(7)}, {"Id": "4", "T": None}],
+        [{"Id": "5", "T": at(6)}],
+    ]
+    encode = RecordLines(Envelope.of("S", None), whole)
+    merged = whole.fresh()
+    counts = []
+    for batch in batches:
+        piece = encode(iter([batch]))
+        counts.append(piece.count)
+        merged.absorb(piece.max_value, piece.max_ids)
+    assert counts == [1, 2, 1]  # record 1 was emitted at the bookmark's second before
+    assert (merged.max_value, merged.max_ids) == (at(7), {"2", "3"})
+    state: dict[str, object] = {}
+    merged.save(state, "ids")
+    assert state == {"ids": ["2", "3"]}
+
+
+@pytest.mark.parametrize("key", ["Created_Time", "Modified_Time"])
+def test_a_sync_read_in_workers_emits_what_one_read_here_emits(
+    monkeypatch: pytest.MonkeyPatch, small_pieces: None, key: str
+) -> None:
+    monkeypatch.setattr(streams_module, "PARALLEL_BYTES", 0)
+    with simulator(seed=11, records=900, page_size=400) as sim:
+        config = config_for(sim, modules=["Leads", "Deals"], replication_key=key)
+        here = sync({**config, "parse_processes": 0})
+        workers = sync({**config, "parse_processes": 2})
+        sim.mutate(add=30, modify=40)
+        next_second()
+        here_next = sync({**config, "parse_processes": 0}, state=here.state)
+        workers_next = sync({**config, "parse_processes": 2}, state=workers.state)
+
+    def lines(result):
+        return [(m["stream"], m["record"]) for m in result.messages if m["type"] == "RECORD"]
+
+    assert len(lines(here)) == 1800
+    assert lines(workers) == lines(here)
+    assert workers.state == here.state
+    bookmark = workers.state["bookmarks"]["Leads"]
+    assert bookmark["replication_key_value"] == max(r[key] for r in workers.records["Leads"])
+    assert lines(workers_next) == lines(here_next)
+    assert workers_next.state == here_next.state
+    # The second run starts from the bookmarks the workers' pieces merged: only what changed.
+    expected = 30 if key == "Created_Time" else 70
+    assert len(workers_next.records["Leads"]) == expected
+
+
+def test_the_command_line_reads_a_large_page_in_workers(tmp_path: Path) -> None:
+    with simulator(seed=2, records=30_000, page_size=30_000) as sim:
+        config = {**config_for(sim, modules=["Leads"]), "parse_processes": 2}
+        answer = run_cli([], tmp_path, config)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert "in 2 worker processes" in answer.stderr
+    ids = [line for line in answer.stdout.splitlines() if line.startswith('{"type":"RECORD"')]
+    assert len(ids) == 30_000
