@@ -16,6 +16,9 @@ from typing import Any
 
 import msgspec
 
+from tap_zoho_bulk.records import Batch
+from tap_zoho_bulk.schema import ID_PROPERTY
+
 # Encodes like singer-sdk's msgspec writer: Decimal as a JSON number, exact.
 _LINES = msgspec.json.Encoder(decimal_format="number")
 
@@ -35,10 +38,10 @@ class Envelope:
             suffix = b',"time_extracted":' + _LINES.encode(time_extracted.isoformat()) + b"}"
         return cls(head[: -len(b"null}")], suffix)
 
-    def lines(self, records: list[dict[str, Any]]) -> bytes:
-        """RECORD lines for `records`: encoded together, then each wrapped with bytes
-        operations (JSON never holds a raw newline, so the lines split exactly)."""
-        encoded = _LINES.encode_lines(records)[:-1].split(b"\n")
+    def lines(self, batch: Batch) -> bytes:
+        """RECORD lines for a batch: encoded together, then each wrapped with bytes operations
+        (JSON never holds a raw newline, so the lines split exactly)."""
+        encoded = _LINES.encode_lines(batch.structs())[:-1].split(b"\n")
         glue = self.suffix + b"\n" + self.prefix
         return self.prefix + glue.join(encoded) + self.suffix + b"\n"
 
@@ -68,29 +71,27 @@ class Ties:
         """A filter with the same bookmark that has seen nothing yet."""
         return Ties(self.key, self.bookmark, self.emitted)
 
-    def filter(self, batches: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    def filter(self, batches: Iterable[Batch]) -> Iterator[Batch]:
         """Drop records already emitted at the bookmark; track the largest key and its ids."""
         key = self.key
         if key is None:
             yield from batches
             return
         bookmark, emitted = self.bookmark, self.emitted
-        for records in batches:
-            batch, keys = records, [record[key] for record in records]
+        for read in batches:
+            batch, keys = read, read.column(key)
             if bookmark is not None and bookmark in keys:
-                kept = [
-                    (record, value)
-                    for record, value in zip(records, keys, strict=True)
-                    if value != bookmark or record["Id"] not in emitted
-                ]
-                batch = [record for record, _ in kept]
-                keys = [value for _, value in kept]
+                ids = batch.column(ID_PROPERTY)
+                batch = batch.select(
+                    [v != bookmark or i not in emitted for v, i in zip(keys, ids, strict=True)]
+                )
+                keys = batch.column(key)
             present = [value for value in keys if value is not None]
             if present:
                 top = max(present)
                 if self.max_value is None or top >= self.max_value:
-                    ids = {r["Id"] for r, value in zip(batch, keys, strict=True) if value == top}
-                    self.absorb(top, ids)
+                    ids = batch.column(ID_PROPERTY)
+                    self.absorb(top, {i for i, v in zip(ids, keys, strict=True) if v == top})
             yield batch
 
     def absorb(self, top: str | None, ids: set[str]) -> None:
@@ -128,7 +129,7 @@ class RecordLines:
     envelope: Envelope
     ties: Ties
 
-    def __call__(self, batches: Iterator[list[dict[str, Any]]]) -> Encoded:
+    def __call__(self, batches: Iterator[Batch]) -> Encoded:
         ties = self.ties.fresh()
         parts, count = [], 0
         for batch in ties.filter(batches):

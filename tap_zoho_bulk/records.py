@@ -13,6 +13,7 @@ import codecs
 import collections
 import contextlib
 import csv
+import functools
 import io
 import itertools
 import logging
@@ -26,6 +27,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
+
+import msgspec
 
 from tap_zoho_bulk.conversions import (
     CONVERSION_ERRORS,
@@ -239,6 +242,48 @@ class ReadStats:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """A few dozen records as typed columns, in the schema's property order.
+
+    Columns are what reading produces; records are built only in the form a consumer needs:
+    dicts for singer-sdk's loop, or msgspec structs, which take a tenth of the work of dicts to
+    build and encode to the same JSON object.
+    """
+
+    keys: tuple[str, ...]
+    columns: list[Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def column(self, key: str) -> Sequence[Any]:
+        return self.columns[self.keys.index(key)]
+
+    def select(self, keep: Sequence[bool]) -> Batch:
+        """The records whose `keep` is true."""
+        return Batch(self.keys, [list(itertools.compress(c, keep)) for c in self.columns])
+
+    def records(self) -> list[dict[str, Any]]:
+        rows = zip(*self.columns, strict=True)
+        return list(map(dict, map(zip, itertools.repeat(self.keys), rows)))
+
+    def structs(self) -> list[msgspec.Struct]:
+        """The records as structs that encode exactly as `records()` do."""
+        return list(map(_record_struct(self.keys), *self.columns))
+
+
+@functools.cache
+def _record_struct(keys: tuple[str, ...]) -> type[msgspec.Struct]:
+    # Not tracked by the garbage collector: records hold no reference cycles.
+    return msgspec.defstruct(
+        "Record",
+        [(f"f{i}", Any) for i in range(len(keys))],
+        rename={f"f{i}": key for i, key in enumerate(keys)},
+        gc=False,
+    )
+
+
+@dataclass(frozen=True)
 class _Typed:
     """A column whose text becomes another JSON type (its converter is the reader's own)."""
 
@@ -254,7 +299,7 @@ class _Layout:
     """How the columns of one file's header become the stream's records."""
 
     width: int
-    keys: list[str]
+    keys: tuple[str, ...]
     #: The column index of each key, None for a property the file lacks.
     sources: list[int | None]
     typed: list[_Typed]
@@ -312,7 +357,7 @@ class _PieceTask(Generic[T]):
     source: str
     data: bytes
     last: bool
-    consume: Callable[[Iterator[list[dict[str, Any]]]], T]
+    consume: Callable[[Iterator[Batch]], T]
 
 
 class RecordReader:
@@ -370,20 +415,18 @@ class RecordReader:
         batches = self._read(result_chunks(member), source)
         try:
             for batch in batches:
-                yield from batch
+                yield from batch.records()
         finally:
             batches.close()
 
-    def batches(
-        self, member: IO[bytes], source: str = "result file"
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The same records, a few dozen at a time, for consumers that write in bulk."""
+    def batches(self, member: IO[bytes], source: str = "result file") -> Iterator[Batch]:
+        """The same records, a few dozen at a time as typed columns, for consumers in bulk."""
         return self._read(result_chunks(member), source)
 
     def map_pieces(
         self,
         member: IO[bytes],
-        consume: Callable[[Iterator[list[dict[str, Any]]]], T],
+        consume: Callable[[Iterator[Batch]], T],
         pool: Executor | None,
         source: str = "result file",
     ) -> Iterator[T]:
@@ -420,7 +463,7 @@ class RecordReader:
         pieces: Iterator[bytes],
         layout: _Layout,
         report: _Report,
-        consume: Callable[[Iterator[list[dict[str, Any]]]], T],
+        consume: Callable[[Iterator[Batch]], T],
         pool: Executor,
     ) -> Iterator[T]:
         """Keep pieces in flight in the pool and hand results out in order.
@@ -461,9 +504,7 @@ class RecordReader:
             for _, future in in_flight:
                 future.cancel()
 
-    def _read(
-        self, pieces: Iterator[bytes], source: str
-    ) -> Generator[list[dict[str, Any]], None, None]:
+    def _read(self, pieces: Iterator[bytes], source: str) -> Generator[Batch, None, None]:
         """The batches of a file's pieces, read in this process."""
         report = _Report(source)
         layout: _Layout | None = None
@@ -484,7 +525,7 @@ class RecordReader:
 
     def _read_piece(
         self, text: str, layout: _Layout | None, report: _Report, bad_bytes: int, *, last: bool
-    ) -> Generator[list[dict[str, Any]], None, tuple[_Layout | None, str]]:
+    ) -> Generator[Batch, None, tuple[_Layout | None, str]]:
         """One piece read here, the header first if not read yet; returns the layout and the
         text of a record the piece cut short."""
         piece = _Report(report.source, report.id_index, bad_bytes=bad_bytes)
@@ -510,7 +551,7 @@ class RecordReader:
 
     def _piece(
         self, text: str, layout: _Layout, report: _Report, *, last: bool
-    ) -> Generator[list[dict[str, Any]], None, str]:
+    ) -> Generator[Batch, None, str]:
         """The converted batches of one piece of CSV; returns the text of a record it cut short.
 
         Each piece but the file's remainder gets an end-of-piece line, read back as a row of its
@@ -539,7 +580,7 @@ class RecordReader:
 
     def _finished(
         self, batch: list[list[str]], layout: _Layout, report: _Report
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[Batch]:
         complete = self._complete_rows(batch, layout, report)
         if complete:
             yield self._convert(complete, layout, report)
@@ -583,25 +624,22 @@ class RecordReader:
         report.skipped += 1
         report.note(_SKIPPED, reason, *args)
 
-    def _convert(
-        self, batch: list[list[str]], layout: _Layout, report: _Report
-    ) -> list[dict[str, Any]]:
+    def _convert(self, batch: list[list[str]], layout: _Layout, report: _Report) -> Batch:
         texts = list(zip(*batch, strict=True))
-        columns: list[Iterable[Any]] = list(texts)
+        columns: list[Sequence[Any]] = list(texts)
         for typed in layout.typed:
             columns[typed.index] = self._convert_column(texts[typed.index], typed, batch, report)
         for index in layout.texts:
             if "" in texts[index]:
                 columns[index] = [value or None for value in texts[index]]
-        emitted = [
-            itertools.repeat(None, len(batch)) if index is None else columns[index]
-            for index in layout.sources
-        ]
-        return list(map(dict, map(zip, itertools.repeat(layout.keys), zip(*emitted, strict=True))))
+        nulls = [None] * len(batch)
+        return Batch(
+            layout.keys, [nulls if index is None else columns[index] for index in layout.sources]
+        )
 
     def _convert_column(
         self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _Report
-    ) -> Iterable[Any]:
+    ) -> Sequence[Any]:
         convert = self._converters[typed.column][0]
         try:
             # Most typed columns (times, amounts) hold distinct values: convert them straight.
@@ -611,7 +649,7 @@ class RecordReader:
 
     def _convert_carefully(
         self, column: Sequence[str], typed: _Typed, batch: list[list[str]], report: _Report
-    ) -> Iterable[Any]:
+    ) -> list[Any]:
         """A column holding a bad value: convert each distinct text alone, nulling the bad."""
         converted = dict.fromkeys(column)  # Each distinct text once; blank stays None.
         for text in converted:
@@ -623,7 +661,7 @@ class RecordReader:
         values = map(converted.__getitem__, column)
         if typed.lists:
             return [None if value is None else list(value) for value in values]
-        return values
+        return list(values)
 
     def _bad_value(
         self,
@@ -683,7 +721,7 @@ class RecordReader:
         ]
         return _Layout(
             width=len(columns),
-            keys=list(self._properties),
+            keys=tuple(self._properties),
             sources=[position.get(name) for name in self._properties],
             typed=typed,
             texts=[
@@ -782,7 +820,7 @@ def _read_piece_in_worker(task: _PieceTask[T]) -> tuple[T, str, _Report]:
     report = _Report(task.source, task.layout.id_index, bad_bytes=bad_bytes)
     carry = ""
 
-    def batches() -> Iterator[list[dict[str, Any]]]:
+    def batches() -> Iterator[Batch]:
         nonlocal carry
         carry = yield from reader._piece(text, task.layout, report, last=task.last)
 

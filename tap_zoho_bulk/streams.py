@@ -167,7 +167,7 @@ class ModuleStream(Stream):
                         self._write_records(parser, member, page, ties)
                     else:
                         for batch in ties.filter(parser.batches(member, source=page.member)):
-                            yield from batch
+                            yield from batch.records()
             finally:
                 page.path.unlink(missing_ok=True)
             if self.replication_key and ties.max_value is not None:

@@ -16,7 +16,7 @@ import pytest
 from tap_zoho_bulk import records as records_module
 from tap_zoho_bulk import streams as streams_module
 from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
-from tap_zoho_bulk.records import RecordReader, open_result_member, parse_pool
+from tap_zoho_bulk.records import Batch, RecordReader, open_result_member, parse_pool
 from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
 from tests.tap.test_records import MEMBER, TEXT_SCHEMA, random_csv, sequential, write_zip
 
@@ -98,9 +98,9 @@ def test_ties_filtered_in_pieces_merge_to_the_largest_key_and_all_its_ids() -> N
 
     whole = Ties("T", at(5), frozenset({"1"}))
     batches = [
-        [{"Id": "1", "T": at(5)}, {"Id": "2", "T": at(7)}],
-        [{"Id": "3", "T": at(7)}, {"Id": "4", "T": None}],
-        [{"Id": "5", "T": at(6)}],
+        Batch(("Id", "T"), [["1", "2"], [at(5), at(7)]]),
+        Batch(("Id", "T"), [["3", "4"], [at(7), None]]),
+        Batch(("Id", "T"), [["5"], [at(6)]]),
     ]
     encode = RecordLines(Envelope.of("S", None), whole)
     merged = whole.fresh()
