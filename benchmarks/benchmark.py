@@ -152,6 +152,36 @@ def drain(stream: IO[bytes]) -> tuple[int, int]:
     return records, size
 
 
+def descendants(pid: int) -> list[int]:
+    """Live descendants of a process, from /proc."""
+    found: list[int] = []
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child_pid in map(int, tasks.read_text().split()):
+                found += [child_pid, *descendants(child_pid)]
+    return found
+
+
+def proc_cpu_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of a live process, in clock ticks (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(value) for value in fields[11:15])
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The summed resident memory of a process and its live descendants (shared pages count
+    once per process, so this is an upper bound)."""
+    total_kb = 0
+    for member in (pid, *descendants(pid)):
+        with contextlib.suppress(OSError, StopIteration):
+            status = Path(f"/proc/{member}/status").read_text().splitlines()
+            total_kb += int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+    return total_kb / 1024
+
+
 @dataclass
 class Finished:
     """A child that has exited: what it wrote and what it cost."""
@@ -161,6 +191,9 @@ class Finished:
     stdout_bytes: int
     wall: float
     max_rss_mb: float
+    #: The largest summed RSS of the child and its descendants, sampled every 20 ms (or the
+    #: child's own peak if larger).
+    tree_rss_mb: float
     log: Path
 
     def check(self, what: str, records: int | None = None) -> None:
@@ -179,7 +212,18 @@ def run_child(command: Sequence[str], log: Path, env: Mapping[str, str] | None =
             command, stdout=subprocess.PIPE, stderr=errors, env=None if env is None else dict(env)
         )
         assert process.stdout is not None
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], tree_rss_mb(process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         records, size = drain(process.stdout)
+        done.set()
+        sampler.join()
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         process.stdout.close()
@@ -189,6 +233,8 @@ def run_child(command: Sequence[str], log: Path, env: Mapping[str, str] | None =
         stdout_bytes=size,
         wall=time.perf_counter() - started,
         max_rss_mb=usage.ru_maxrss / 1024,
+        # Sampling can miss the main process's own peak, which its rusage does not.
+        tree_rss_mb=max(peak[0], usage.ru_maxrss / 1024),
         log=log,
     )
 
@@ -438,9 +484,17 @@ def reader_only(page: Path, member: str, entry: Mapping[str, Any]) -> None:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process, its threads and any worker processes it has waited for."""
+    """CPU time of this process, its threads, the children it has waited for, and every live
+    descendant with the children each has waited for (the tap's workers are forked by a fork
+    server, which reaps them)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    ticks = sum(proc_cpu_ticks(pid) for pid in descendants(os.getpid()))
+    return (
+        time.process_time()
+        + children.ru_utime
+        + children.ru_stime
+        + ticks / os.sysconf("SC_CLK_TCK")
+    )
 
 
 def child(args: argparse.Namespace) -> None:
@@ -594,12 +648,14 @@ def memory_and_cost(sizes: Sizes, workdir: Path, table: Table) -> dict[str, Any]
     for records, finished in runs.items():
         pages = -(-records // sizes.page_size)
         table.add(
-            f"tap peak RSS, {records:,} records ({pages} page{'s' * (pages > 1)})",
-            f"{finished.max_rss_mb:.0f} MB",
+            f"tap peak RSS, {records:,} records ({pages} page{'s' * (pages > 1)}), "
+            "all its processes",
+            f"{finished.tree_rss_mb:.0f} MB",
             "< 200 MB",
-            finished.max_rss_mb < 200,
+            finished.tree_rss_mb < 200,
         )
-    growth = big.max_rss_mb / small.max_rss_mb
+        table.add("  of which the tap's main process", f"{finished.max_rss_mb:.0f} MB")
+    growth = big.tree_rss_mb / small.tree_rss_mb
     table.add(f"{sizes.big:,} / {sizes.small:,} records", f"{growth:.2f}", "<= 1.20", growth <= 1.2)
     table.add(
         f"end to end, {sizes.big:,} records (wall, incl. startup)",

@@ -9,6 +9,7 @@ encoder that joins them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,27 +24,34 @@ from tap_zoho_bulk.schema import ID_PROPERTY
 _LINES = msgspec.json.Encoder(decimal_format="number")
 
 
+#: A RECORD message as singer-sdk's writer encodes it: "type" first, then the fields in order,
+#: "time_extracted" left out when there is none.
+_RecordMessage = msgspec.defstruct(
+    "RecordMessage",
+    [("stream", str), ("record", Any), ("time_extracted", datetime | None, None)],
+    tag_field="type",
+    tag="RECORD",
+    omit_defaults=True,
+    gc=False,
+)
+
+
 @dataclass(frozen=True)
 class Envelope:
-    """The bytes around each record in a stream's RECORD lines, as the SDK's writer writes them."""
+    """What each RECORD line of a stream says besides its record."""
 
-    prefix: bytes
-    suffix: bytes
-
-    @classmethod
-    def of(cls, stream: str, time_extracted: datetime | None) -> Envelope:
-        head = _LINES.encode({"type": "RECORD", "stream": stream, "record": None})
-        suffix = b"}"
-        if time_extracted is not None:
-            suffix = b',"time_extracted":' + _LINES.encode(time_extracted.isoformat()) + b"}"
-        return cls(head[: -len(b"null}")], suffix)
+    stream: str
+    time_extracted: datetime | None
 
     def lines(self, batch: Batch) -> bytes:
-        """RECORD lines for a batch: encoded together, then each wrapped with bytes operations
-        (JSON never holds a raw newline, so the lines split exactly)."""
-        encoded = _LINES.encode_lines(batch.structs())[:-1].split(b"\n")
-        glue = self.suffix + b"\n" + self.prefix
-        return self.prefix + glue.join(encoded) + self.suffix + b"\n"
+        """RECORD lines for a batch, encoded together."""
+        messages = map(
+            _RecordMessage,
+            itertools.repeat(self.stream),
+            batch.structs(),
+            itertools.repeat(self.time_extracted),
+        )
+        return _LINES.encode_lines(list(messages))
 
 
 @dataclass

@@ -552,7 +552,7 @@ class RecordReader:
 
     def _header(self, text: str, report: _Report, *, last: bool) -> tuple[list[str] | None, str]:
         """The header row and the text after it; no row if the piece cuts the header short."""
-        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="")
+        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="\n")
         rows = self._next_rows(csv.reader(lines), 1, report)
         if not rows or (not last and _END_OF_CHUNK in "".join(rows[0][-1:])):
             return None, text
@@ -568,7 +568,7 @@ class RecordReader:
         back until then, is handed back to be read again in front of the next piece, as a
         sequential reader would have read it.
         """
-        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="")
+        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="\n")
         rows = csv.reader(lines)
         held: list[list[str]] = []
         held_at = 0

@@ -217,7 +217,7 @@ class ModuleStream(Stream):
     ) -> None:
         """RECORD lines, exactly as the SDK's writer would write them, one write per batch, or
         per piece when a large page is read in the tap's worker processes."""
-        encode = RecordLines(Envelope.of(self.name, self._extracted_at), ties)
+        encode = RecordLines(Envelope(self.name, self._extracted_at), ties)
         pool = self._tap_ref.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
         out = sys.stdout.buffer
         for piece in parser.map_pieces(member, encode, pool, source=page.member):

@@ -9,14 +9,18 @@ import logging
 import random
 from collections.abc import Iterator
 from concurrent.futures import Executor
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from tap_zoho_bulk import records as records_module
 from tap_zoho_bulk import streams as streams_module
 from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
 from tap_zoho_bulk.records import Batch, RecordReader, open_result_member, parse_pool
+from tap_zoho_bulk.writer import BufferedMsgSpecWriter
 from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
 from tests.tap.test_records import MEMBER, TEXT_SCHEMA, random_csv, sequential, write_zip
 
@@ -39,7 +43,7 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def read_through(pool: Executor, path: Path, reader: RecordReader | None = None) -> list[list[str]]:
     reader = reader or RecordReader(TEXT_SCHEMA, stream_name="Deals")
-    encode = RecordLines(Envelope.of("Deals", None), Ties(None, None, frozenset()))
+    encode = RecordLines(Envelope("Deals", None), Ties(None, None, frozenset()))
     lines = b""
     with open_result_member(path, MEMBER, max_compression_ratio=10_000) as member:
         for piece in reader.map_pieces(member, encode, pool, source=path.name):
@@ -103,7 +107,7 @@ def test_ties_filtered_in_pieces_merge_to_the_largest_key_and_all_its_ids() -> N
         Batch(("Id", "T"), [["3", "4"], [at(7), None]]),
         Batch(("Id", "T"), [["5"], [at(6)]]),
     ]
-    encode = RecordLines(Envelope.of("S", None), whole)
+    encode = RecordLines(Envelope("S", None), whole)
     merged = whole.fresh()
     counts = []
     for batch in batches:
@@ -154,3 +158,24 @@ def test_the_command_line_reads_a_large_page_in_workers(tmp_path: Path) -> None:
     assert "in 2 worker processes" in answer.stderr
     ids = [line for line in answer.stdout.splitlines() if line.startswith('{"type":"RECORD"')]
     assert len(ids) == 30_000
+
+
+@pytest.mark.parametrize("extracted", [None, datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)])
+def test_record_lines_are_the_bytes_singer_sdks_writer_writes(extracted) -> None:
+    keys = ("Id", "Amount", "Name", "Tags", "Active", "Owner.name")
+    columns: list[list[object]] = [
+        ["1", "2", "3"],
+        [Decimal("1.50"), None, Decimal("-1E+3")],
+        ['say "hi"\n', "東京 🚀", None],
+        [["a", "b"], [], None],
+        [True, False, None],
+        ["x\\y", "", "\u2028"],
+    ]
+    batch = Batch(keys, columns)
+    writer = BufferedMsgSpecWriter()
+    # The writer reuses one buffer: copy each message out of it.
+    expected = b"".join(
+        bytes(writer.format_message(RecordMessage("Deals", record, time_extracted=extracted)))
+        for record in batch.records()
+    )
+    assert Envelope("Deals", extracted).lines(batch) == expected
