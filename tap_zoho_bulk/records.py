@@ -14,10 +14,10 @@ import collections
 import contextlib
 import csv
 import functools
-import io
 import itertools
 import logging
 import multiprocessing
+import operator
 import signal
 import uuid
 import zipfile
@@ -49,17 +49,15 @@ _VERIFY_READ_SIZE = 1024 * 1024
 # Small enough that a batch's cells stay in the CPU cache through every columnar pass and the
 # encoding (measured: 32 rows is about 1.5 times as fast as 1,024; see benchmarks/README.md).
 _BATCH_ROWS = 32
-#: CSV read, decoded and parsed at a time: large enough that per-piece costs vanish, small
-#: enough that a piece's text and rows stay a few MB.
+#: CSV read and parsed at a time, here or in a worker: large enough that per-piece costs
+#: (two trips between processes for a worker) vanish; 256 KiB to 2 MiB measured alike.
 _CHUNK_SIZE = 256 * 1024
-#: The same for a worker process, where each piece also costs two trips between processes
-#: (measured: 1 MiB pieces read a page about 20% faster than 256 KiB ones with 2 workers).
-_WORKER_CHUNK_SIZE = 1024 * 1024
 _BOM = codecs.BOM_UTF8
 T = TypeVar("T")
 #: A line appended to each piece but the last: read back as a row of its own exactly when the
 #: piece ends between records. Noncharacters never appear in Zoho's exports.
 _END_OF_CHUNK = "\ufdd0tap-zoho-bulk: end of chunk\ufdd0"
+_END_LINE = (_END_OF_CHUNK + "\n").encode()
 
 
 class ArchiveError(Exception):
@@ -165,8 +163,8 @@ def _checked_member(
     return info
 
 
-def result_chunks(member: IO[bytes], size: int | None = None) -> Iterator[bytes]:
-    """The member's CSV in pieces of about `size` bytes, each ending with a newline, BOM dropped.
+def result_chunks(member: IO[bytes]) -> Iterator[bytes]:
+    """The member's CSV in pieces of about `_CHUNK_SIZE` bytes ending with a newline, BOM dropped.
 
     A piece ends where a record most likely ends: at the last newline with an even count of
     quotes before it in the piece. That count can mislead only on malformed CSV (a quote inside
@@ -174,11 +172,10 @@ def result_chunks(member: IO[bytes], size: int | None = None) -> Iterator[bytes]
     over to the next piece, so the cut decides speed, never records. Pieces are cut at newline
     bytes, which no UTF-8 sequence contains, so each decodes alone.
     """
-    size = size or _CHUNK_SIZE
     pending = b""
     started = False
     while True:
-        block = member.read(size)
+        block = member.read(_CHUNK_SIZE)
         data = pending + block
         if not started:
             if len(data) < len(_BOM) and block:
@@ -209,23 +206,35 @@ def _record_end(data: bytes) -> int:
     return position + 1
 
 
-def decode_chunk(chunk: bytes) -> tuple[str, int]:
-    """The text of a piece, invalid UTF-8 replaced by U+FFFD, and the count of bytes replaced."""
-    try:
-        return chunk.decode(), 0
-    except UnicodeDecodeError:
-        pass
-    parts: list[str] = []
-    bad = 0
-    while True:
-        try:
-            parts.append(chunk.decode())
-        except UnicodeDecodeError as exc:
-            parts += (chunk[: exc.start].decode(), "\N{REPLACEMENT CHARACTER}")
-            bad += exc.end - exc.start
-            chunk = chunk[exc.end :]
-            continue
-        return "".join(parts), bad
+class _InvalidUtf8:
+    """Bytes of invalid UTF-8 met by this process's readers, each replaced by U+FFFD.
+
+    Counting happens in a codecs error handler, which runs only on bad bytes; a reader takes
+    the difference around a piece. Readers decode in one thread of a process at a time.
+    """
+
+    count = 0
+
+    @classmethod
+    def replace(cls, error: UnicodeError) -> tuple[str, int]:
+        if not isinstance(error, UnicodeDecodeError):
+            raise error
+        cls.count += error.end - error.start
+        return "\N{REPLACEMENT CHARACTER}", error.end
+
+
+codecs.register_error("tap_zoho_bulk.replace", _InvalidUtf8.replace)
+_decode_line = operator.methodcaller("decode", "utf-8", "tap_zoho_bulk.replace")
+
+
+def _lines(data: bytes, *, last: bool) -> list[bytes]:
+    """A piece's lines as csv needs them: split where a text file in universal-newline mode
+    splits (CR, LF, CRLF: bytes that no UTF-8 sequence contains), ends kept; then the
+    end-of-piece line, unless the piece is the file's remainder."""
+    lines = data.splitlines(keepends=True)
+    if not last:
+        lines.append(_END_LINE)
+    return lines
 
 
 @dataclass
@@ -447,11 +456,11 @@ class RecordReader:
         in a piece, `consume` runs here on one batch at a time. Problems are logged here, as
         `records` logs them.
         """
-        pieces = result_chunks(member, _WORKER_CHUNK_SIZE if pool else None)
+        pieces = result_chunks(member)
         first = next(pieces, b"")
-        text, bad_bytes = decode_chunk(first)
-        head = _Report(source, bad_bytes=bad_bytes)
-        header, rest = self._header(text, head, last=False)
+        head = _Report(source)
+        lines = _lines(first, last=False)
+        header, after = self._header(lines, head, last=False)
         if pool is None or header is None:
             batches = self._read(itertools.chain((first,), pieces), source)
             yield from (consume(iter((batch,))) for batch in batches)
@@ -461,9 +470,8 @@ class RecordReader:
             layout = self._layout(header, source)
             report.id_index = layout.id_index
             self._absorb(report, head)
-            yield from self._mapped(
-                itertools.chain((rest.encode(),), pieces), layout, report, consume, pool
-            )
+            rest = b"".join(lines[after:-1])
+            yield from self._mapped(itertools.chain((rest,), pieces), layout, report, consume, pool)
         finally:
             self._summarise(report)
 
@@ -482,11 +490,11 @@ class RecordReader:
         tail in front, as a sequential reader would have read it.
         """
         ahead = 2 * max(1, getattr(pool, "_max_workers", 1))
-        in_flight: collections.deque[tuple[bytes, Future[tuple[T, str, _Report]]]] = (
+        in_flight: collections.deque[tuple[bytes, Future[tuple[T, bytes, _Report]]]] = (
             collections.deque()
         )
 
-        def submit(data: bytes, *, last: bool) -> Future[tuple[T, str, _Report]]:
+        def submit(data: bytes, *, last: bool) -> Future[tuple[T, bytes, _Report]]:
             task = _PieceTask(self._spec, layout, report.source, data, last, consume)
             return pool.submit(_read_piece_in_worker, task)
 
@@ -500,14 +508,13 @@ class RecordReader:
                 result, carry, piece = future.result()
                 self._absorb(report, piece)
                 if carry:
-                    tail = carry.encode()
                     if in_flight:
                         following, wrong = in_flight.popleft()
                         wrong.cancel()
-                        data = tail + following
+                        data = carry + following
                         in_flight.appendleft((data, submit(data, last=False)))
                     else:
-                        in_flight.appendleft((tail, submit(tail, last=True)))
+                        in_flight.appendleft((carry, submit(carry, last=True)))
                 yield result
         finally:
             for _, future in in_flight:
@@ -517,75 +524,87 @@ class RecordReader:
         """The batches of a file's pieces, read in this process."""
         report = _Report(source)
         layout: _Layout | None = None
-        carry = ""
+        carry = b""
         try:
             for chunk in pieces:
-                text, bad_bytes = decode_chunk(chunk)
                 layout, carry = yield from self._read_piece(
-                    carry + text, layout, report, bad_bytes, last=False
+                    carry + chunk, layout, report, last=False
                 )
             if carry or layout is None:
                 # The file ends inside a quoted field (or has no header): read the rest as is.
-                layout, _ = yield from self._read_piece(carry, layout, report, 0, last=True)
+                layout, _ = yield from self._read_piece(carry, layout, report, last=True)
             if layout is None:
                 self._log.warning("%s: %s is empty, not even a header.", self._stream, source)
         finally:
             self._summarise(report)
 
     def _read_piece(
-        self, text: str, layout: _Layout | None, report: _Report, bad_bytes: int, *, last: bool
-    ) -> Generator[Batch, None, tuple[_Layout | None, str]]:
+        self, data: bytes, layout: _Layout | None, report: _Report, *, last: bool
+    ) -> Generator[Batch, None, tuple[_Layout | None, bytes]]:
         """One piece read here, the header first if not read yet; returns the layout and the
-        text of a record the piece cut short."""
-        piece = _Report(report.source, report.id_index, bad_bytes=bad_bytes)
+        bytes of a record the piece cut short."""
+        piece = _Report(report.source, report.id_index)
+        lines = _lines(data, last=last)
         try:
             if layout is None:
-                header, text = self._header(text, piece, last=last)
+                header, after = self._header(lines, piece, last=last)
                 if header is None:
-                    return None, text
+                    piece.bad_bytes = 0  # all of it is read again
+                    return None, data
                 layout = self._layout(header, report.source)
                 report.id_index = piece.id_index = layout.id_index
-            carry = yield from self._piece(text, layout, piece, last=last)
+                lines = lines[after:]
+            carry = yield from self._piece(lines, layout, piece, last=last)
         finally:
             self._absorb(report, piece)
         return layout, carry
 
-    def _header(self, text: str, report: _Report, *, last: bool) -> tuple[list[str] | None, str]:
-        """The header row and the text after it; no row if the piece cuts the header short."""
-        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="\n")
-        rows = self._next_rows(csv.reader(lines), 1, report)
-        if not rows or (not last and _END_OF_CHUNK in "".join(rows[0][-1:])):
-            return None, text
-        return rows[0], text[lines.tell() :]
+    def _header(
+        self, lines: list[bytes], report: _Report, *, last: bool
+    ) -> tuple[list[str] | None, int]:
+        """The header row and the index of the line after it; no row if the piece cuts the
+        header short."""
+        bad_bytes = _InvalidUtf8.count
+        rows = csv.reader(map(_decode_line, lines))
+        header = self._next_rows(rows, 1, report)
+        report.bad_bytes += _InvalidUtf8.count - bad_bytes
+        if not header or (not last and _END_OF_CHUNK in "".join(header[0][-1:])):
+            return None, 0
+        return header[0], rows.line_num
 
     def _piece(
-        self, text: str, layout: _Layout, report: _Report, *, last: bool
-    ) -> Generator[Batch, None, str]:
-        """The converted batches of one piece of CSV; returns the text of a record it cut short.
+        self, lines: list[bytes], layout: _Layout, report: _Report, *, last: bool
+    ) -> Generator[Batch, None, bytes]:
+        """The converted batches of one piece of CSV; returns the bytes of a record it cut short.
 
-        Each piece but the file's remainder gets an end-of-piece line, read back as a row of its
-        own exactly when the piece ends between records. Otherwise the piece's last batch, held
-        back until then, is handed back to be read again in front of the next piece, as a
+        A piece but the file's remainder ends with an end-of-piece line, read back as a row of
+        its own exactly when the piece ends between records. Otherwise the piece's last batch,
+        held back until then, is handed back to be read again in front of the next piece, as a
         sequential reader would have read it.
         """
-        lines = io.StringIO(text if last else text + _END_OF_CHUNK + "\n", newline="\n")
-        rows = csv.reader(lines)
+        bad_bytes = _InvalidUtf8.count
+        rows = csv.reader(map(_decode_line, lines))
         held: list[list[str]] = []
         held_at = 0
-        while True:
-            position = lines.tell()
-            batch = self._next_rows(rows, _BATCH_ROWS, report)
-            if not batch:
-                break
-            if held:
-                yield from self._finished(held, layout, report)
-            held, held_at = batch, position
-        if not last:
-            if held[-1:] != [[_END_OF_CHUNK]]:
-                return text[held_at:]
-            held.pop()
-        yield from self._finished(held, layout, report)
-        return ""
+        try:
+            while True:
+                position = rows.line_num
+                batch = self._next_rows(rows, _BATCH_ROWS, report)
+                if not batch:
+                    break
+                if held:
+                    yield from self._finished(held, layout, report)
+                held, held_at = batch, position
+            if not last:
+                if held[-1:] != [[_END_OF_CHUNK]]:
+                    carry = b"".join(lines[held_at:-1])
+                    report.bad_bytes -= _invalid_utf8_in(carry)  # counted where read again
+                    return carry
+                held.pop()
+            yield from self._finished(held, layout, report)
+            return b""
+        finally:
+            report.bad_bytes += _InvalidUtf8.count - bad_bytes
 
     def _finished(
         self, batch: list[list[str]], layout: _Layout, report: _Report
@@ -821,7 +840,7 @@ def parse_pool(processes: int) -> ProcessPoolExecutor:
 _worker_readers: dict[str, RecordReader] = {}
 
 
-def _read_piece_in_worker(task: _PieceTask[T]) -> tuple[T, str, _Report]:
+def _read_piece_in_worker(task: _PieceTask[T]) -> tuple[T, bytes, _Report]:
     """In a worker process: read one piece, consume its batches, report what went wrong."""
     spec = task.reader
     reader = _worker_readers.get(spec.key)
@@ -831,15 +850,23 @@ def _read_piece_in_worker(task: _PieceTask[T]) -> tuple[T, str, _Report]:
             stream_name=spec.stream,
             multi_select_separator=spec.multi_select_separator,
         )
-    text, bad_bytes = decode_chunk(task.data)
-    report = _Report(task.source, task.layout.id_index, bad_bytes=bad_bytes)
-    carry = ""
+    report = _Report(task.source, task.layout.id_index)
+    carry = b""
 
     def batches() -> Iterator[Batch]:
         nonlocal carry
-        carry = yield from reader._piece(text, task.layout, report, last=task.last)
+        lines = _lines(task.data, last=task.last)
+        carry = yield from reader._piece(lines, task.layout, report, last=task.last)
 
     return task.consume(batches()), carry, report
+
+
+def _invalid_utf8_in(data: bytes) -> int:
+    """Bytes of invalid UTF-8 in `data`, leaving the process's count as it was."""
+    before = _InvalidUtf8.count
+    data.decode("utf-8", "tap_zoho_bulk.replace")
+    found, _InvalidUtf8.count = _InvalidUtf8.count - before, before
+    return found
 
 
 def _record_id(row: list[str], index: int | None) -> str:

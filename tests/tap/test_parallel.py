@@ -38,7 +38,6 @@ def pool() -> Iterator[Executor]:
 def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of a few KB, so that small test files are read by many workers' pieces."""
     monkeypatch.setattr(records_module, "_CHUNK_SIZE", 4096)
-    monkeypatch.setattr(records_module, "_WORKER_CHUNK_SIZE", 4096)
 
 
 def read_through(pool: Executor, path: Path, reader: RecordReader | None = None) -> list[list[str]]:
@@ -62,7 +61,7 @@ def test_a_record_cut_short_in_a_worker_is_read_again_with_the_next_piece(
 ) -> None:
     # Stray quotes mislead the cut, so pieces end inside multi-line fields and hand back
     # their tails; the piece after each, already in flight, is read again behind the tail.
-    monkeypatch.setattr(records_module, "_WORKER_CHUNK_SIZE", 64)
+    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 64)
     lines = ["Id,A,B,C"]
     for i in range(300):
         lines.append(f'{i},it"s,"multi\nline",x' if i % 7 == 3 else f'{i},"a\nb",plain,"q""q"')

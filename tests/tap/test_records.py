@@ -598,3 +598,20 @@ def test_stopping_early_leaves_the_archive_closed_and_counts_what_was_read(tmp_p
         records.close()
     assert member.closed
     assert 0 < reader.stats.rows_read < 50_000
+
+
+@pytest.mark.parametrize("size", [1, 7, 40, 1 << 20])
+def test_invalid_utf8_in_a_record_read_again_is_counted_once(tmp_path, monkeypatch, size):
+    # A stray quote misleads the cut, so pieces end inside the multi-line fields that hold
+    # the bad bytes; those records are read again with the next piece.
+    monkeypatch.setattr(records_module, "_CHUNK_SIZE", size)
+    rows = [b"Id,A,B,C"]
+    for i in range(20):
+        rows.append(b'%d,it"s,"bad \xff\nbyte \xfe",x' % i)
+    content = b"\r\n".join(rows) + b"\r\n"
+    reader = RecordReader(TEXT_SCHEMA, stream_name="Deals")
+    path = write_zip(tmp_path, content)
+    with open_result_member(path, MEMBER, max_compression_ratio=10_000) as member:
+        records = list(reader.records(member, source=path.name))
+    assert [r["B"] for r in records] == ["bad \ufffd\nbyte \ufffd"] * 20
+    assert reader.stats.bad_bytes == 40
