@@ -38,6 +38,10 @@ class ResultFileError(ZohoTapError):
     """A job's result file stayed damaged after several downloads, or is not safe to open."""
 
 
+class ParseWorkerError(ZohoTapError):
+    """A worker process reading result files died (killed, or out of memory)."""
+
+
 class ZohoAPIError(ZohoTapError):
     """Zoho answered a CRM API call with an error envelope."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Generator, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from tap_zoho_bulk.bulk import (
     window_criteria,
 )
 from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
-from tap_zoho_bulk.errors import ConfigError
+from tap_zoho_bulk.errors import ConfigError, ParseWorkerError
 from tap_zoho_bulk.records import RecordReader, open_result_member
 
 if TYPE_CHECKING:
@@ -220,10 +221,18 @@ class ModuleStream(Stream):
         encode = RecordLines(Envelope(self.name, self._extracted_at), ties)
         pool = self._tap_ref.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
         out = sys.stdout.buffer
-        for piece in parser.map_pieces(member, encode, pool, source=page.member):
-            out.write(piece.lines)
-            self._record_counter.increment(piece.count)
-            ties.absorb(piece.max_value, piece.max_ids)
+        try:
+            for piece in parser.map_pieces(member, encode, pool, source=page.member):
+                out.write(piece.lines)
+                self._record_counter.increment(piece.count)
+                ties.absorb(piece.max_value, piece.max_ids)
+        except BrokenProcessPool as exc:
+            msg = (
+                f"A worker process reading '{self.name}' died ({exc}). A rerun resumes from "
+                "the last STATE; if memory is short, lower parse_processes (0 reads in the "
+                "tap's own process)."
+            )
+            raise ParseWorkerError(msg) from exc
         self.state_manager.is_flushed = False
 
     def get_record_counter(self, **kwargs: Any) -> metrics.Counter:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
+import os
 import random
+import signal
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -19,7 +22,9 @@ from singer_sdk.singerlib.encoding.simple import RecordMessage
 from tap_zoho_bulk import records as records_module
 from tap_zoho_bulk import streams as streams_module
 from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
+from tap_zoho_bulk.errors import ParseWorkerError
 from tap_zoho_bulk.records import Batch, RecordReader, open_result_member, parse_pool
+from tap_zoho_bulk.tap import TapZohoBulk
 from tap_zoho_bulk.writer import BufferedMsgSpecWriter
 from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
 from tests.tap.test_records import MEMBER, TEXT_SCHEMA, random_csv, sequential, write_zip
@@ -178,3 +183,24 @@ def test_record_lines_are_the_bytes_singer_sdks_writer_writes(extracted) -> None
         for record in batch.records()
     )
     assert Envelope("Deals", extracted).lines(batch) == expected
+
+
+def test_a_dead_worker_stops_the_run_with_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, small_pieces: None
+) -> None:
+    monkeypatch.setattr(streams_module, "PARALLEL_BYTES", 0)
+    with simulator(seed=4, records=300, page_size=300) as sim:
+        tap = TapZohoBulk(config={**config_for(sim, modules=["Leads"]), "parse_processes": 1})
+        pool = tap.parse_pool()
+        assert pool is not None
+        os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+        try:
+            with (
+                pytest.raises(ParseWorkerError, match="worker process reading 'Leads' died"),
+                contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())),
+            ):
+                tap.sync_all()
+        finally:
+            tap.stop_parse_pool()
+            if tap._reader is not None:
+                tap._reader.close()
