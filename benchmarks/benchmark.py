@@ -10,19 +10,21 @@ Every figure comes from this run, on data the simulator generates in this run:
    Three variants each run in a child process whose stdout is a pipe that this process drains
    and counts RECORD lines from (so every variant pays for the same kind of sink, and every one
    is checked to emit every row); each is timed inside the child around the work alone:
-     tap      the real `TapZohoBulk.sync_all()`: SCHEMA, the stream's get_records (ZIP checks,
-              UTF-8 repair, csv, typed conversion, bookmark ties), the SDK's `_sync_records`,
-              stream maps, the tap's writer, STATE. Only the `BulkReader` is replaced, by one
-              that hands over the page already downloaded: no job, poll or download is timed.
+     tap      the real `TapZohoBulk.sync_all()` with default settings: SCHEMA, the stream's
+              get_records (ZIP checks, pieces read, typed and encoded in the tap's worker
+              processes, bookmark ties), STATE, starting and stopping the workers. Only the
+              `BulkReader` is replaced, by one that hands over the page already downloaded:
+              no job, poll or download is timed.
      floor    `csv.reader` over the same ZIP member writing untyped msgspec RECORD lines.
      default  a singer-sdk Stream with every default (SingerWriter, conformance, is_sorted,
               per-record state), yielding the same typed records through the tap's RecordReader.
-   Rates are rows per wall second (the target is on these); rows per CPU second of the child,
-   worker processes included, are shown next to them because they stay steady when other work
-   shares the machine. Each variant runs --repeat times, interleaved; the best run counts.
-2. Peak RSS of whole tap runs (`python -m tap_zoho_bulk --config ...`, discovery included)
-   against the simulator's console script in its own process, read from the tap process's own
-   rusage (wait4); the simulator's peak RSS is read from /proc.
+   Rates are rows per wall second (the target is on these); rows per CPU second of the child
+   and every process under it (the tap's workers, read from /proc) are shown next to them.
+   Each variant runs --repeat times, interleaved; the best run counts.
+2. Peak memory of whole tap runs (`python -m tap_zoho_bulk --config ...`, discovery included)
+   against the simulator's console script in its own process: the summed PSS of all the tap's
+   processes, sampled, and the main process's own peak RSS from its rusage (wait4); the
+   simulator's peak RSS is read from /proc.
 3. Wall time of a 6-module sync whose simulated jobs take 5 s each, against the same sync of one
    module and against the 6-module sync with instant jobs (startup, discovery, download, parse).
 4. Calls, credits and polls from the simulator's stats; polls for jobs of 5, 50 and 500 s with
