@@ -204,3 +204,8 @@ def test_a_dead_worker_stops_the_run_with_one_clear_error(
             tap.stop_parse_pool()
             if tap._reader is not None:
                 tap._reader.close()
+
+
+@pytest.mark.parametrize("content", ["", "Id,A,B,C\r\n", "Id,A,B,C", '"Id,A\r\n'])
+def test_files_without_records_read_through_a_pool_give_none(tmp_path, pool, content) -> None:
+    assert read_through(pool, write_zip(tmp_path, content)) == []
