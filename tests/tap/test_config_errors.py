@@ -102,3 +102,9 @@ def test_about_and_errors_never_show_secrets(
     about = run_cli(["--about", "--format=json"], tmp_path, config)
     for output in (result.stdout, result.stderr, about.stdout, about.stderr):
         assert config[secret_key] not in output
+
+
+def test_negative_parse_processes(sim: Simulator, tmp_path: Path) -> None:
+    result = run_cli([], tmp_path, config_for(sim, parse_processes=-1))
+    assert_one_line_failure(result, "parse_processes must be 0")
+    assert_no_job(sim)

@@ -10,6 +10,8 @@ import logging
 import os
 import random
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -154,10 +156,24 @@ def test_a_sync_read_in_workers_emits_what_one_read_here_emits(
     assert len(workers_next.records["Leads"]) == expected
 
 
-def test_the_command_line_reads_a_large_page_in_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["module", "console script"])
+def test_the_command_line_reads_a_large_page_in_workers(tmp_path: Path, command: str) -> None:
+    # Workers recreate __main__ from how the tap was started: `python -m tap_zoho_bulk`, or
+    # the console script pip writes (which Meltano runs).
     with simulator(seed=2, records=30_000, page_size=30_000) as sim:
         config = {**config_for(sim, modules=["Leads"]), "parse_processes": 2}
-        answer = run_cli([], tmp_path, config)
+        if command == "module":
+            answer = run_cli([], tmp_path, config)
+        else:
+            (tmp_path / "config.json").write_text(json.dumps(config))
+            script = Path(sys.executable).with_name("tap-zoho-bulk")
+            answer = subprocess.run(
+                [str(script), "--config", str(tmp_path / "config.json")],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert "in 2 worker processes" in answer.stderr
     ids = [line for line in answer.stdout.splitlines() if line.startswith('{"type":"RECORD"')]
