@@ -23,7 +23,7 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
@@ -445,7 +445,7 @@ class RecordReader:
         self,
         member: IO[bytes],
         consume: Callable[[Iterator[Batch]], T],
-        pool: Executor | None,
+        pool: ParsePool | None,
         source: str = "result file",
     ) -> Iterator[T]:
         """`consume` applied to the batches of each piece of the file, results in file order.
@@ -480,7 +480,7 @@ class RecordReader:
         header: list[str],
         head: _Report,
         consume: Callable[[Iterator[Batch]], T],
-        pool: Executor,
+        pool: ParsePool,
     ) -> Iterator[T]:
         """The pieces after the header, read in the pool, with the file's problems logged."""
         source = head.source
@@ -499,7 +499,7 @@ class RecordReader:
         layout: _Layout,
         report: _Report,
         consume: Callable[[Iterator[Batch]], T],
-        pool: Executor,
+        pool: ParsePool,
     ) -> Iterator[T]:
         """Keep pieces in flight in the pool and hand results out in order.
 
@@ -507,7 +507,6 @@ class RecordReader:
         following piece, already in flight from the wrong start, is then read again with that
         tail in front, as a sequential reader would have read it.
         """
-        ahead = 2 * max(1, getattr(pool, "_max_workers", 1))
         in_flight: collections.deque[tuple[bytes, Future[tuple[T, bytes, _Report]]]] = (
             collections.deque()
         )
@@ -518,7 +517,7 @@ class RecordReader:
 
         try:
             while True:
-                while len(in_flight) < ahead and (data := next(pieces, None)) is not None:
+                while len(in_flight) < pool.ahead and (data := next(pieces, None)) is not None:
                     in_flight.append((data, submit(data, last=False)))
                 if not in_flight:
                     return
@@ -833,7 +832,7 @@ class RecordReader:
             )
 
 
-def parse_pool(processes: int) -> ProcessPoolExecutor:
+class ParsePool(ProcessPoolExecutor):
     """Worker processes for `RecordReader.map_pieces`.
 
     Forked from a fork server that has imported only what reading needs, where there is one:
@@ -841,17 +840,21 @@ def parse_pool(processes: int) -> ProcessPoolExecutor:
     spawned, which would import the tap's main module (and singer-sdk) again in every worker.
     Workers ignore Ctrl-C; the tap's own process decides how to stop.
     """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["tap_zoho_bulk.emit"])
-    else:
-        context = multiprocessing.get_context("spawn")  # type: ignore[assignment]
-    return ProcessPoolExecutor(
-        processes,
-        mp_context=context,
-        initializer=signal.signal,
-        initargs=(signal.SIGINT, signal.SIG_IGN),
-    )
+
+    def __init__(self, processes: int) -> None:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["tap_zoho_bulk.emit"])
+        else:
+            context = multiprocessing.get_context("spawn")  # type: ignore[assignment]
+        super().__init__(
+            processes,
+            mp_context=context,
+            initializer=signal.signal,
+            initargs=(signal.SIGINT, signal.SIG_IGN),
+        )
+        #: Pieces kept in flight: two per worker, so that none waits for the next.
+        self.ahead = 2 * processes
 
 
 #: A worker process's readers, by the key of the reader they stand in for.

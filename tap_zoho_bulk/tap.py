@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import sys
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
@@ -23,7 +22,7 @@ from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.bulk import ApiVersion, BulkReader, Polling
 from tap_zoho_bulk.client import CreditLedger, ZohoClient
 from tap_zoho_bulk.errors import ConfigError, ZohoAPIError, ZohoTapError
-from tap_zoho_bulk.records import parse_pool
+from tap_zoho_bulk.records import ParsePool
 from tap_zoho_bulk.schema import module_schema, property_schema
 from tap_zoho_bulk.streams import ModuleStream
 from tap_zoho_bulk.writer import BufferedMsgSpecWriter
@@ -70,7 +69,7 @@ class TapZohoBulk(Tap):
         # exists so it is below the SDK's bookmark signpost.
         self.run_started_at = datetime.now(UTC).replace(microsecond=0)
         self._reader: BulkReader | None = None
-        self._pool: Executor | None = None
+        self._pool: ParsePool | None = None
         super().__init__(*args, **kwargs)
         settings.check_start(self.config)
 
@@ -140,14 +139,14 @@ class TapZohoBulk(Tap):
             self._reader = reader
         return self._reader
 
-    def parse_pool(self) -> Executor | None:
+    def parse_pool(self) -> ParsePool | None:
         """Worker processes that read large result files, started the first time one is read;
         None when `parse_processes` is 0."""
         if self._pool is None:
             processes = settings.parse_processes(self.config)
             if processes < 1:
                 return None
-            self._pool = parse_pool(processes)
+            self._pool = ParsePool(processes)
             atexit.register(self.stop_parse_pool)
             self.logger.info("Reading large result files in %d worker processes.", processes)
         return self._pool

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Executor
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +24,7 @@ from tap_zoho_bulk import records as records_module
 from tap_zoho_bulk import streams as streams_module
 from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
 from tap_zoho_bulk.errors import ParseWorkerError
-from tap_zoho_bulk.records import Batch, RecordReader, open_result_member, parse_pool
+from tap_zoho_bulk.records import Batch, ParsePool, RecordReader, open_result_member
 from tap_zoho_bulk.tap import TapZohoBulk
 from tap_zoho_bulk.writer import BufferedMsgSpecWriter
 from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
@@ -35,8 +34,8 @@ LOGGER = "tap_zoho_bulk.records"
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[Executor]:
-    workers = parse_pool(2)
+def pool() -> Iterator[ParsePool]:
+    workers = ParsePool(2)
     yield workers
     workers.shutdown()
 
@@ -47,7 +46,9 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records_module, "_CHUNK_SIZE", 4096)
 
 
-def read_through(pool: Executor, path: Path, reader: RecordReader | None = None) -> list[list[str]]:
+def read_through(
+    pool: ParsePool, path: Path, reader: RecordReader | None = None
+) -> list[list[str]]:
     reader = reader or RecordReader(TEXT_SCHEMA, stream_name="Deals")
     encode = RecordLines(Envelope("Deals", None), Ties(None, None, frozenset()))
     lines = b""
