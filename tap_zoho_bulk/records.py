@@ -18,13 +18,16 @@ import itertools
 import logging
 import multiprocessing
 import operator
+import os
 import signal
+import threading
 import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
@@ -838,7 +841,9 @@ class ParsePool(ProcessPoolExecutor):
     Forked from a fork server that has imported only what reading needs, where there is one:
     not from the tap's process, whose download threads may hold locks at any moment, and not
     spawned, which would import the tap's main module (and singer-sdk) again in every worker.
-    Workers ignore Ctrl-C; the tap's own process decides how to stop.
+    Workers ignore Ctrl-C (the tap's own process decides how to stop) and exit when the tap's
+    process is gone, however it ended: multiprocessing's own pipes would keep a killed tap's
+    workers, fork server and resource tracker waiting for each other forever.
     """
 
     def __init__(self, processes: int) -> None:
@@ -847,14 +852,28 @@ class ParsePool(ProcessPoolExecutor):
             context.set_forkserver_preload(["tap_zoho_bulk.emit"])
         else:
             context = multiprocessing.get_context("spawn")  # type: ignore[assignment]
+        # Only this process holds the writing end: workers read end-of-file once it is gone.
+        tap_alive, self._tap_alive = context.Pipe(duplex=False)
         super().__init__(
-            processes,
-            mp_context=context,
-            initializer=signal.signal,
-            initargs=(signal.SIGINT, signal.SIG_IGN),
+            processes, mp_context=context, initializer=_start_worker, initargs=(tap_alive,)
         )
         #: Pieces kept in flight: two per worker, so that none waits for the next.
         self.ahead = 2 * processes
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait, cancel_futures=cancel_futures)
+        self._tap_alive.close()
+
+
+def _start_worker(tap_alive: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def exit_with_the_tap() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            tap_alive.recv_bytes()
+        os._exit(1)
+
+    threading.Thread(target=exit_with_the_tap, name="tap-alive", daemon=True).start()
 
 
 #: A worker process's readers, by the key of the reader they stand in for.

@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -226,3 +227,53 @@ def test_a_dead_worker_stops_the_run_with_one_clear_error(
 @pytest.mark.parametrize("content", ["", "Id,A,B,C\r\n", "Id,A,B,C", '"Id,A\r\n'])
 def test_files_without_records_read_through_a_pool_give_none(tmp_path, pool, content) -> None:
     assert read_through(pool, write_zip(tmp_path, content)) == []
+
+
+def live_descendants(pid: int) -> set[int]:
+    """Processes under `pid` that have not exited (zombies count as exited), from /proc."""
+    found: set[int] = set()
+    queue = [pid]
+    while queue:
+        for children in Path(f"/proc/{queue.pop()}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                new = {int(child) for child in children.read_text().split()} - found
+                found |= new
+                queue += new
+    return {p for p in found if process_state(p) not in {None, "Z"}}
+
+
+def process_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_a_killed_tap_leaves_no_process_behind(tmp_path: Path) -> None:
+    with simulator(seed=3, records=60_000, page_size=60_000) as sim:
+        config = {**config_for(sim, modules=["Leads"]), "parse_processes": 2}
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        script = Path(sys.executable).with_name("tap-zoho-bulk")
+        tap = subprocess.Popen(
+            [str(script), "--config", str(tmp_path / "config.json")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert tap.stderr is not None
+        for line in tap.stderr:
+            if "worker processes" in line:
+                break
+        deadline = time.monotonic() + 10
+        while len(workers := live_descendants(tap.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) >= 3  # the fork server and its workers (and a resource tracker)
+        tap.kill()
+        tap.wait()
+        tap.stderr.close()
+        deadline = time.monotonic() + 10
+        while (left := {p for p in workers if process_state(p) not in {None, "Z"}}) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+    assert not left, f"processes left running after the tap was killed: {sorted(left)}"
