@@ -225,6 +225,16 @@ class _InvalidUtf8:
         cls.count += error.end - error.start
         return "\N{REPLACEMENT CHARACTER}", error.end
 
+    @classmethod
+    @contextlib.contextmanager
+    def counted_into(cls, report: _Report) -> Iterator[None]:
+        """Add the bytes replaced while the block runs (and decodes) to `report`."""
+        before = cls.count
+        try:
+            yield
+        finally:
+            report.bad_bytes += cls.count - before
+
 
 codecs.register_error("tap_zoho_bulk.replace", _InvalidUtf8.replace)
 _decode_line = operator.methodcaller("decode", "utf-8", "tap_zoho_bulk.replace")
@@ -466,8 +476,9 @@ class RecordReader:
             lines = _lines(first, last=False)
             header, after = self._header(lines, head, last=False)
             if header is not None:
+                header_bytes = sum(map(len, lines[:after]))
                 yield from self._mapped_file(
-                    itertools.chain((b"".join(lines[after:-1]),), pieces),
+                    itertools.chain((first[header_bytes:],), pieces),
                     header,
                     head,
                     consume,
@@ -584,10 +595,9 @@ class RecordReader:
     ) -> tuple[list[str] | None, int]:
         """The header row and the index of the line after it; no row if the piece cuts the
         header short."""
-        bad_bytes = _InvalidUtf8.count
         rows = csv.reader(map(_decode_line, lines))
-        header = self._next_rows(rows, 1, report)
-        report.bad_bytes += _InvalidUtf8.count - bad_bytes
+        with _InvalidUtf8.counted_into(report):
+            header = self._next_rows(rows, 1, report)
         if not header or (not last and _END_OF_CHUNK in "".join(header[0][-1:])):
             return None, 0
         return header[0], rows.line_num
@@ -602,11 +612,10 @@ class RecordReader:
         held back until then, is handed back to be read again in front of the next piece, as a
         sequential reader would have read it.
         """
-        bad_bytes = _InvalidUtf8.count
         rows = csv.reader(map(_decode_line, lines))
         held: list[list[str]] = []
         held_at = 0
-        try:
+        with _InvalidUtf8.counted_into(report):
             while True:
                 position = rows.line_num
                 batch = self._next_rows(rows, _BATCH_ROWS, report)
@@ -623,8 +632,6 @@ class RecordReader:
                 held.pop()
             yield from self._finished(held, layout, report)
             return b""
-        finally:
-            report.bad_bytes += _InvalidUtf8.count - bad_bytes
 
     def _finished(
         self, batch: list[list[str]], layout: _Layout, report: _Report
