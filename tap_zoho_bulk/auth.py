@@ -8,17 +8,20 @@ it once more only when Zoho says a token is invalid.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import backoff
 import requests
+import urllib3
 
-from tap_zoho_bulk.errors import AuthError, ConfigError, RetryableAPIError
+from tap_zoho_bulk.errors import AuthError, ConfigError, ConnectionFailedError, RetryableAPIError
 
 T = TypeVar("T")
 
@@ -48,6 +51,7 @@ DATA_CENTERS: dict[str, DataCenter] = {
     "sa": DataCenter("https://accounts.zoho.sa", "sa", ("zohoapis.sa", "zoho.sa")),
 }
 ENVIRONMENTS = ("production", "sandbox", "developer")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,9 @@ class RetryPolicy:
     max_seconds: float = 60.0
 
     def retrying(self, call: Callable[..., T], on_retry: Callable[[Any], None]) -> Callable[..., T]:
-        """`call`, retried on RetryableAPIError with exponential backoff and full jitter."""
+        """`call`, retried on RetryableAPIError with exponential backoff and full jitter, unless
+        the error says another try is pointless (its retries are spent, or a host never answered).
+        """
         decorate = backoff.on_exception(
             backoff.expo,
             RetryableAPIError,
@@ -67,13 +73,23 @@ class RetryPolicy:
             factor=self.base_seconds,
             max_value=self.max_seconds,
             jitter=backoff.full_jitter,
+            giveup=_not_worth_retrying,
             on_backoff=on_retry,
+            on_giveup=_retries_spent,
             logger=None,
         )
         return decorate(call)
 
     def __post_init__(self) -> None:
         floats_in(self, "base_seconds", "max_seconds")
+
+
+def _not_worth_retrying(exc: Exception) -> bool:
+    return isinstance(exc, RetryableAPIError) and not exc.worth_retrying
+
+
+def _retries_spent(details: Any) -> None:
+    details["exception"].worth_retrying = False
 
 
 def floats_in(settings: object, *names: str) -> None:
@@ -99,6 +115,114 @@ def data_center(name: str) -> DataCenter:
 def host_of(url: str) -> str:
     """Lower-case host name of a URL ('' when it has none)."""
     return (urlsplit(url).hostname or "").lower()
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a number: no origin we could trust
+        port = -1
+    return scheme, host_of(url), port or DEFAULT_PORTS.get(scheme)
+
+
+def shown_origin(url: str) -> str:
+    """scheme://host:port of a URL, to name a host in a message: never a path, query or user."""
+    scheme, host, port = origin_of(url)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + (f":{port}" if port and port > 0 else "")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One of the two hosts the tap talks to, and the settings that choose it."""
+
+    name: str
+    settings: str
+
+
+ACCOUNTS_SERVER = Server("Zoho's accounts server", "data_center or accounts_url")
+API_SERVER = Server("Zoho's API", "data_center, environment or api_domain")
+
+_answered: set[tuple[str, str, int | None]] = set()
+_answered_lock = threading.Lock()
+
+
+def note_answer(url: str) -> None:
+    """Remember that this URL's origin answered (any HTTP status) in this process."""
+    with _answered_lock:
+        _answered.add(origin_of(url))
+
+
+def connection_failure(
+    exc: requests.RequestException, url: str, server: Server
+) -> ConnectionFailedError:
+    """A one-line error for a request that got no answer, and whether to try it again.
+
+    A host that has answered this process before is worth retrying (a flaky network mid-run);
+    one that never answered and refuses connections or has no address is misconfigured, and a
+    minute of retries would only hide that.
+    """
+    what, misconfigured = _what_failed(exc)
+    with _answered_lock:
+        answered = origin_of(url) in _answered
+    where = f"{server.name} at {shown_origin(url)}"
+    proxy = _proxy_variable(url)
+    if proxy:
+        where += f" through the proxy in {proxy}"
+    if answered:
+        message = (
+            f"Lost the connection to {where}: {what} ({type(exc).__name__}), after it had "
+            "answered in this run: the network or Zoho is failing"
+        )
+    else:
+        check = f"the proxy in {proxy}, {server.settings}" if proxy else server.settings
+        message = f"Could not reach {where}: {what} ({type(exc).__name__}). Check {check}."
+    return ConnectionFailedError(message, worth_retrying=answered or not misconfigured)
+
+
+def _what_failed(exc: requests.RequestException) -> tuple[str, bool]:
+    """What went wrong, in words, from the exception's types only (never its text), and
+    whether it points at a wrong host rather than a passing fault."""
+    causes = list(_causes(exc))
+    if any(isinstance(e, socket.gaierror | urllib3.exceptions.NameResolutionError) for e in causes):
+        return "the host name did not resolve", True
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return "connection refused", True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error (certificate or handshake)", False
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out", False
+    return "the connection failed or broke", False
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (requests and urllib3 nest three levels deep)."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        pending += [e for e in (*linked, *current.args) if isinstance(e, BaseException)]
+
+
+def _proxy_variable(url: str) -> str | None:
+    """The environment variable whose proxy requests will use for this URL (not its value,
+    which may hold a password)."""
+    if not requests.utils.get_environ_proxies(url):  # none set, or NO_PROXY exempts the host
+        return None
+    scheme = urlsplit(url).scheme.lower()
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        for variable in (name.upper(), name):
+            if os.environ.get(variable):
+                return variable
+    return None
 
 
 @dataclass
@@ -164,13 +288,20 @@ class TokenManager:
         )
 
     def _refresh_once(self) -> AccessToken:
-        # Credentials go in the form body, never the URL, so no proxy or log ever records them.
+        # Credentials go in the form body, never the URL, so no proxy or log ever records them;
+        # and never after a redirect, which would post them to whatever host it names.
         try:
             response = self._session.post(
-                self._token_url, data=self._credentials, timeout=self._timeout
+                self._token_url,
+                data=self._credentials,
+                timeout=self._timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise RetryableAPIError(0, "CONNECTION_ERROR", type(exc).__name__) from None
+            raise connection_failure(exc, self._token_url, ACCOUNTS_SERVER) from None
+        note_answer(self._token_url)
+        if 300 <= response.status_code < 400:
+            raise self._redirected(response)
         try:
             body = response.json()
         except ValueError:
@@ -188,6 +319,22 @@ class TokenManager:
             expires_at=time.monotonic() + _usable_lifetime(body),
             api_domain=body.get("api_domain"),
         )
+
+    def _redirected(self, response: requests.Response) -> AuthError:
+        """Zoho's accounts servers answer the token request themselves; a redirect means the
+        URL is not theirs or is another data centre's."""
+        location = response.headers.get("Location") or ""
+        try:
+            target = host_of(urljoin(self._token_url, location)) if location else ""
+        except ValueError:  # not a URL
+            target = ""
+        msg = (
+            f"{ACCOUNTS_SERVER.name} at {shown_origin(self._token_url)} redirected the token "
+            f"request (HTTP {response.status_code}) to {target or 'no usable location'}; the "
+            "tap does not follow it, so the credentials went nowhere else. Set data_center to "
+            "the Zoho account's data centre, or accounts_url to its accounts server."
+        )
+        return AuthError(msg)
 
     def _token_error(self, error: str, description: str) -> Exception:
         """Map Zoho's `{"error": ...}` answers (often HTTP 200) to the likely cause."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -20,15 +21,25 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from tap_zoho_bulk.auth import RetryPolicy, TokenManager, host_of
+from tap_zoho_bulk.auth import (
+    API_SERVER,
+    RetryPolicy,
+    TokenManager,
+    connection_failure,
+    host_of,
+    note_answer,
+    origin_of,
+    shown_origin,
+)
 from tap_zoho_bulk.errors import (
+    ConfigError,
     CreditBudgetExceeded,
+    DownloadLimitError,
+    DownloadLockedError,
     RetryableAPIError,
     UnsafeURLError,
     ZohoAPIError,
 )
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Credits per call (reference §8: 50 to initialise a bulk read job, 1 for any other CRM call).
 BULK_READ_CREDITS = 50
@@ -44,6 +55,13 @@ SCOPE_HINTS = {
     "(or ZohoCRM.modules.{module}.READ for each module).",
     "write": "The OAuth client needs ZohoCRM.bulk.CREATE (or ZohoCRM.bulk.ALL).",
 }
+# Zoho locks result downloads for the rest of the minute once 10 were made in it (reference
+# §6.1), so no single wait for the lockout needs to be longer.
+LOCKOUT_SECONDS = 60.0
+LOCKOUT_WAIT = (
+    "Zoho's download limit is reached (another tool may be downloading from this org); "
+    "waiting %.3gs."
+)
 PERMISSION_HINT = (
     "The Zoho user who authorised the refresh token lacks permission for this; give the user's "
     "profile read access to the module (and 'Export' permission) or deselect the stream."
@@ -62,28 +80,55 @@ class _Call:
 
 class DownloadLimiter:
     """Zoho refuses an 11th result download within a minute and then blocks downloads for a
-    minute, so the tap never starts more than `per_minute` downloads in any 60-second window."""
+    minute, so the tap never starts more than `per_minute` downloads in any 60-second window,
+    and none at all while Zoho has said that its downloads are locked."""
 
     def __init__(self, per_minute: int, window_seconds: float = 60.0) -> None:
+        if per_minute < 1:
+            msg = "downloads_per_minute must be at least 1."
+            raise ConfigError(msg)
         self._per_minute = per_minute
         self._window = window_seconds
         self._starts: collections.deque[float] = collections.deque()
+        self._locked_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Block until a download may start; return the seconds waited."""
+    def acquire(
+        self, *, deadline: float | None = None, stop: threading.Event | None = None
+    ) -> float:
+        """Block until a download may start; return the seconds waited.
+
+        Raises DownloadLockedError rather than wait past `deadline` (a `time.monotonic()` value)
+        or on after `stop` is set.
+        """
         waited = 0.0
         while True:
             with self._lock:
                 now = time.monotonic()
                 while self._starts and now - self._starts[0] >= self._window:
                     self._starts.popleft()
-                if len(self._starts) < self._per_minute:
+                pause = self._locked_until - now
+                if len(self._starts) >= self._per_minute:
+                    pause = max(pause, self._window - (now - self._starts[0]))
+                if pause <= 0:
                     self._starts.append(now)
                     return waited
-                pause = self._window - (now - self._starts[0])
-            time.sleep(pause)
+            if deadline is not None and now + pause > deadline:
+                msg = (
+                    f"No result download could start before the job's time limit: Zoho's "
+                    f"download limit (or downloads_per_minute={self._per_minute}) would keep it "
+                    f"waiting {pause:.0f}s more."
+                )
+                raise DownloadLockedError(msg)
+            if _pause(pause, stop):
+                msg = "The run stopped while waiting for Zoho's download limit."
+                raise DownloadLockedError(msg)
             waited += pause
+
+    def lock_for(self, seconds: float) -> None:
+        """Hold every download back for `seconds`: Zoho refuses them all during its lockout."""
+        with self._lock:
+            self._locked_until = max(self._locked_until, time.monotonic() + seconds)
 
 
 @dataclass
@@ -131,6 +176,7 @@ class ZohoClient:
         self._configured_api_domain = api_domain.rstrip("/") if api_domain else None
         self._trusted_domains = trusted_domains
         self.credits = credits
+        self._retry = retry
         self._downloads = DownloadLimiter(downloads_per_minute)
         self._logger = logger
         self._timeout = timeout
@@ -166,17 +212,66 @@ class ZohoClient:
         """POST a JSON body and return the JSON answer."""
         return self.request("POST", path, kind=kind, stream=stream, json=body).json()
 
-    def download(self, url: str, dest: Path, *, kind: str, stream: str) -> int:
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        kind: str,
+        stream: str,
+        deadline: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Stream a result file to `dest` (never holding it in memory); returns bytes written.
 
         A connection cut mid-body or a short body is retried from the start like any other
-        transient failure.
+        transient failure. Zoho's download lockout (HTTP 429: the org's downloads of this minute
+        are spent, maybe by another extractor) is waited out for as long as `Retry-After` says,
+        else for the minute the lockout lasts at most, and tried again until `deadline` (a
+        `time.monotonic()` value; None allows `request_max_tries` tries), with every wait cut
+        short when `stop` is set.
         """
-        waited = self._downloads.acquire()
-        if waited:
-            self._logger.info("Waited %.1fs for Zoho's 10-downloads-per-minute limit.", waited)
-        self.request("GET", url, kind=kind, stream=stream, download_to=dest)
-        return dest.stat().st_size
+        tries = 0
+        while True:
+            tries += 1
+            waited = self._downloads.acquire(deadline=deadline, stop=stop)
+            if waited:
+                self._logger.info("Waited %.1fs for Zoho's 10-downloads-per-minute limit.", waited)
+            try:
+                self.request("GET", url, kind=kind, stream=stream, download_to=dest)
+            except DownloadLimitError as exc:
+                pause = self._lockout_wait(exc, tries, deadline)
+            else:
+                return dest.stat().st_size
+            self._downloads.lock_for(pause)  # the other downloads of this run wait as well
+            self._logger.warning(LOCKOUT_WAIT, pause)
+            if _pause(pause, stop):
+                msg = "The run stopped while waiting for Zoho's download limit."
+                raise DownloadLockedError(msg)
+
+    def _lockout_wait(self, exc: DownloadLimitError, tries: int, deadline: float | None) -> float:
+        """Seconds to wait before trying a locked-out download again, or the error to stop with.
+
+        Without Retry-After the wait is the whole minute, or request_backoff_max_seconds when
+        that is shorter (the longest wait between two tries the user allows).
+        """
+        wait = self._retry.max_seconds if exc.retry_after is None else exc.retry_after
+        wait = min(wait, LOCKOUT_SECONDS)
+        if deadline is None:
+            if tries < self._retry.max_tries:
+                return wait
+            spent = f"through {tries} tries"
+        else:
+            left = deadline - time.monotonic()
+            if left > 0:
+                return min(wait, left)
+            spent = "until the job's time limit"
+        msg = (
+            f"Zoho's result downloads stayed locked (HTTP 429) {spent}: another tool is "
+            "downloading from this org, or its API limits are spent. Lower downloads_per_minute "
+            "of the tools sharing the org, or run again later."
+        )
+        raise DownloadLockedError(msg)
 
     def request(
         self,
@@ -209,16 +304,14 @@ class ZohoClient:
         The API domain is trusted as an origin (scheme, host and port): another port of the
         same host is another service, and http instead of https would expose the token.
         """
-        if _origin(url) == _origin(self.api_domain):
+        if origin_of(url) == origin_of(self.api_domain):
             return
         host = host_of(url)
         zoho_host = any(host == d or host.endswith("." + d) for d in self._trusted_domains)
         if zoho_host and urlsplit(url).scheme == "https":
             return
-        scheme, _, port = _origin(url)
-        where = f"{scheme}://{host}" + (f":{port}" if port and port > 0 else "")
         msg = (
-            f"Refusing to send the Zoho access token to {where}: only the "
+            f"Refusing to send the Zoho access token to {shown_origin(url)}: only the "
             "configured API domain and Zoho's HTTPS hosts of this data centre are trusted."
         )
         raise UnsafeURLError(msg)
@@ -236,7 +329,7 @@ class ZohoClient:
             response, token = self._attempt(call)
         if response.status_code < 300:
             return response
-        raise self._error(response, call.kind)
+        raise self._error(response, call.kind, download=call.download_to is not None)
 
     def _attempt(self, call: _Call) -> tuple[requests.Response, str]:
         token = self._tokens.token().value
@@ -251,18 +344,19 @@ class ZohoClient:
                 stream=call.download_to is not None,
                 allow_redirects=False,
             )
+            note_answer(call.url)
             if response.status_code < 300 and call.download_to is not None:
                 _save(response, call.download_to)
         except requests.RequestException as exc:
-            # Only the exception's class: its text may quote the URL and headers.
-            reason = f"{call.kind}: {type(exc).__name__}"
-            raise RetryableAPIError(0, "CONNECTION_ERROR", reason) from None
+            raise connection_failure(exc, call.url, API_SERVER) from None
         return response, token
 
-    def _error(self, response: requests.Response, kind: str) -> ZohoAPIError:
+    def _error(self, response: requests.Response, kind: str, *, download: bool) -> ZohoAPIError:
         status = response.status_code
         body = _body(response)
         code = ZohoAPIError.from_envelope(status, body).code
+        if status == 429 and download:
+            return DownloadLimitError(status, body, _retry_after(response))
         if status == 429 or status >= 500:
             return RetryableAPIError.from_envelope(status, body)
         hint = ""
@@ -275,15 +369,22 @@ class ZohoClient:
         return ZohoAPIError.from_envelope(status, body, hint=hint)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL, with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+def _pause(seconds: float, stop: threading.Event | None) -> bool:
+    """Sleep, or wait on `stop` so a stopping run does not sit out the wait; True if stopped."""
+    if stop is None:
+        time.sleep(seconds)
+        return False
+    return stop.wait(seconds)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After in seconds when the answer has it in that form (Zoho is not known to send it,
+    and an HTTP date there is read as no header)."""
     try:
-        port = parts.port
-    except ValueError:  # not a number: no origin we could trust
-        port = -1
-    return scheme, host_of(url), port or DEFAULT_PORTS.get(scheme)
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def _body(response: requests.Response) -> Any:

@@ -82,3 +82,35 @@ class ZohoAPIError(ZohoTapError):
 
 class RetryableAPIError(ZohoAPIError):
     """A throttle (429), a server fault (5xx) or a broken connection: worth another try."""
+
+    # Cleared once the retries of one call are spent, so that a retry loop around it (a CRM
+    # call around the token refresh) does not multiply them.
+    worth_retrying = True
+
+
+class ConnectionFailedError(RetryableAPIError):
+    """A Zoho host could not be reached, or the connection to it broke.
+
+    The message names the host, what happened and what to check, and never quotes the underlying
+    exception, whose text can carry URLs with secrets in them.
+    """
+
+    def __init__(self, message: str, *, worth_retrying: bool) -> None:
+        super().__init__(0, "CONNECTION_ERROR", message)
+        self.args = (message,)  # Zoho never answered: no "Zoho API error" prefix
+        self.worth_retrying = worth_retrying
+
+
+class DownloadLimitError(ZohoAPIError):
+    """Zoho refused a result download with HTTP 429: the org's downloads are locked for the rest
+    of the minute. Not a RetryableAPIError: a short backoff would only be refused again, so the
+    download waits the lockout out instead."""
+
+    def __init__(self, status: int, body: Any, retry_after: float | None) -> None:
+        error = ZohoAPIError.from_envelope(status, body)
+        super().__init__(status, error.code, error.zoho_message, error.details)
+        self.retry_after = retry_after
+
+
+class DownloadLockedError(ZohoTapError):
+    """Result downloads stayed locked until the caller's deadline, or the run stopped meanwhile."""

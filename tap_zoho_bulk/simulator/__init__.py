@@ -79,6 +79,8 @@ class Simulator:
         token_lifetime: int = 3600,
         scopes: Sequence[str] = DEFAULT_SCOPES,
         download_limit_per_minute: int = 10,
+        download_window_seconds: float = 60.0,
+        download_retry_after: bool = False,
         result_retention_seconds: float = 86_400,
         page_token_lifetime: float = 86_400,
         max_in_flight_jobs: int = 20,
@@ -101,6 +103,8 @@ class Simulator:
                 "page_size and token_lifetime must be positive, records and "
                 "job_seconds not negative"
             )
+        if download_window_seconds <= 0:
+            raise ValueError("download_window_seconds must be positive")
         self._tz = parse_utc_offset(utc_offset)
         self._host = host
         self._port = port
@@ -119,6 +123,8 @@ class Simulator:
             page_token_lifetime=page_token_lifetime,
             max_in_flight_jobs=max_in_flight_jobs,
             download_limit_per_minute=download_limit_per_minute,
+            download_window_seconds=download_window_seconds,
+            download_retry_after=download_retry_after,
             no_permission_modules=frozenset(no_permission_modules),
         )
         self._seed = seed

@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--refresh-token", default=DEFAULT_REFRESH_TOKEN)
     add("--token-lifetime", type=int, default=3600, help="access token lifetime, seconds")
     add("--download-limit", type=int, default=10, help="result downloads per minute")
+    add(
+        "--download-window",
+        type=float,
+        default=60.0,
+        help="seconds the download limit counts over, and at most locks downloads (default 60)",
+    )
+    add(
+        "--download-retry-after",
+        action="store_true",
+        help="send Retry-After with the download limit's 429 (Zoho is not known to)",
+    )
     add("--max-in-flight-jobs", type=int, default=20, help="unfinished bulk read jobs allowed")
     add("--result-retention", type=float, default=86_400, help="seconds results stay downloadable")
     add("--page-token-lifetime", type=float, default=86_400, help="seconds a page_token lives")
@@ -102,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             refresh_token=args.refresh_token,
             token_lifetime=args.token_lifetime,
             download_limit_per_minute=args.download_limit,
+            download_window_seconds=args.download_window,
+            download_retry_after=args.download_retry_after,
             result_retention_seconds=args.result_retention,
             page_token_lifetime=args.page_token_lifetime,
             max_in_flight_jobs=args.max_in_flight_jobs,

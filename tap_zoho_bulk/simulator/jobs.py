@@ -9,6 +9,7 @@ into a page that was already promised, exactly as a tap must expect from Zoho.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import time
@@ -30,7 +31,7 @@ JOB_FAILURE_MESSAGE: dict[str, object] = {
     "details": {},
 }
 PAGE_TOKEN_ERROR_MESSAGE = "the given page_token is invalid or expired"  # noqa: S105 - a message
-DOWNLOAD_WINDOW_SECONDS = 60.0
+DOWNLOAD_WINDOW_SECONDS = 60.0  # Zoho's: 10 downloads a minute, then 429 until it passes
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ApiError:
     code: str
     message: str
     details: object = field(default_factory=dict)
+    retry_after: int | None = None  # seconds, sent as a Retry-After header when set
 
     def body(self) -> dict[str, object]:
         """The envelope, keys in the order of the captured samples."""
@@ -210,6 +212,8 @@ class ReadSettings:
     page_token_lifetime: float = 86_400.0
     max_in_flight_jobs: int = 20
     download_limit_per_minute: int = 10
+    download_window_seconds: float = DOWNLOAD_WINDOW_SECONDS
+    download_retry_after: bool = False
     no_permission_modules: frozenset[str] = frozenset()
 
 
@@ -434,14 +438,18 @@ class BulkReads:
         now = self.clock.now()
         with self._lock:
             window = self._download_times
-            while window and window[0] <= now - DOWNLOAD_WINDOW_SECONDS:
+            span = self.settings.download_window_seconds
+            while window and window[0] <= now - span:
                 window.popleft()
             if len(window) >= self.settings.download_limit_per_minute:
                 self.downloads_refused += 1
+                # Zoho is not known to send Retry-After (reference §8); it is an option here.
+                retry_after = math.ceil(window[0] + span - now)
                 return ApiError(
                     429,
                     "TOO_MANY_REQUESTS",
                     "Download limit reached. Please try again after some time.",
+                    retry_after=retry_after if self.settings.download_retry_after else None,
                 )
             window.append(now)
             job = self._jobs.get(job_id)

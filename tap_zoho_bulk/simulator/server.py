@@ -103,6 +103,8 @@ def error_response(error: ApiError, *, gateway: bool = False) -> Response:
         error.status, error.body(), _GATEWAY_JSON if gateway else "application/json"
     )
     response.error_code = error.code
+    if error.retry_after is not None:
+        response.headers.append(("Retry-After", str(error.retry_after)))
     return response
 
 
