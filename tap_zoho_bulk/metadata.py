@@ -412,7 +412,8 @@ class BulkReadJobsStream(_MetadataStream):
                 self.name,
                 ", ".join(later),
             )
-        for job in list(tap.bulk_reader().jobs):
+        reader = tap.run.reader
+        for job in list(reader.jobs if reader else []):
             yield read_job_record(job)
 
 

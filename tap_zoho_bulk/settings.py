@@ -7,12 +7,14 @@ credits.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, NoReturn, cast
 
 from singer_sdk import typing as th
 
@@ -22,6 +24,9 @@ from tap_zoho_bulk.errors import ConfigError
 SIMULATOR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 API_VERSIONS = ["v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"]
 REPLICATION_KEYS = ["Created_Time", "Modified_Time"]
+
+# A number from a config file: singer-sdk parses fractions as Decimal, callers pass floats.
+Number = int | float | Decimal
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -374,9 +379,10 @@ def check_start(config: Mapping[str, Any]) -> None:
     start_date(config)
     if not config.get("use_simulator"):
         data_center(config.get("data_center", "us"))
-    if config.get("max_concurrent_jobs", 8) < 1:
-        msg = "max_concurrent_jobs must be at least 1."
-        raise ConfigError(msg)
+    _check_numbers(config)
+    separator = _setting(config, "multiselect_separator")
+    if not isinstance(separator, str) or not separator:
+        _refuse("multiselect_separator", separator, "a non-empty string")
     if (config.get("parse_processes") or 0) < 0:
         msg = "parse_processes must be 0 (read in the tap's process) or more."
         raise ConfigError(msg)
@@ -385,3 +391,93 @@ def check_start(config: Mapping[str, Any]) -> None:
     if moment is not None and moment > now:
         msg = f"start_date {moment.isoformat()} is in the future."
         raise ConfigError(msg)
+
+
+def _check_numbers(config: Mapping[str, Any]) -> None:
+    """Refuse the numbers that would make the tap spin, wait forever, or retry without end.
+
+    A zero poll interval polls (a credit each) as fast as Zoho answers, a null retry count
+    retries forever, and a minimum above its maximum is a typo the code would quietly resolve
+    one way or the other: each is refused before the first call rather than guessed at.
+    """
+    poll_min = _at_least(config, "poll_interval_min_seconds", 0, above=True)
+    poll_max = _at_least(config, "poll_interval_max_seconds", 0, above=True)
+    _not_above(("poll_interval_min_seconds", poll_min), ("poll_interval_max_seconds", poll_max))
+    _at_least(config, "job_timeout_seconds", 0, above=True)
+    _at_least(config, "downloads_per_minute", 1, integer=True)
+    _at_least(config, "max_concurrent_jobs", 1, integer=True)
+    _at_least(config, "request_max_tries", 1, integer=True)
+    base = _at_least(config, "request_backoff_base_seconds", 0)
+    cap = _at_least(config, "request_backoff_max_seconds", 0)
+    _not_above(("request_backoff_base_seconds", base), ("request_backoff_max_seconds", cap))
+    if config.get("max_credits_per_run") is not None:
+        _at_least(config, "max_credits_per_run", 0, integer=True)
+    _at_least(config, "simulator_records", 0, integer=True)
+
+
+def _setting(config: Mapping[str, Any], name: str) -> Any:
+    """The configured value, else the schema's default.
+
+    singer-sdk fills in schema defaults when it validates a config, so the fallback matters
+    only for a tap built with `validate_config=False`; reading it from the schema keeps the
+    schema the one place a default is written.
+    """
+    return config.get(name, _default(name))
+
+
+def _default(name: str) -> Any:
+    return CONFIG_SCHEMA["properties"][name].get("default")
+
+
+def _at_least(
+    config: Mapping[str, Any],
+    name: str,
+    minimum: int,
+    *,
+    above: bool = False,
+    integer: bool = False,
+) -> Number:
+    """The setting, if it is a number (an integer when asked) at or above `minimum`.
+
+    `null` passes singer-sdk's schema check (every setting is nullable) but would reach the
+    code as None; it is refused here, with the default to fall back on by leaving it out.
+    """
+    value = _setting(config, name)
+    kinds: tuple[type, ...] = (int,) if integer else (int, float, Decimal)
+    number = isinstance(value, kinds) and not isinstance(value, bool)
+    if number and (value > minimum if above else value >= minimum):
+        return cast("Number", value)
+    kind = "an integer" if integer else "a number"
+    _refuse(name, value, f"{kind} {'>' if above else '>='} {minimum}")
+
+
+def _refuse(name: str, value: Any, allowed: str) -> NoReturn:
+    default = _default(name)
+    if default is not None:
+        allowed += f" (leave it out for the default, {shown(default)})"
+    msg = f"{name}={shown(value)} is not allowed: it must be {allowed}."
+    raise ConfigError(msg)
+
+
+def _not_above(low: tuple[str, Number], high: tuple[str, Number]) -> None:
+    """Each of a pair may be fine alone and still contradict the other."""
+    if low[1] > high[1]:
+        msg = (
+            f"{low[0]}={shown(low[1])} is above {high[0]}={shown(high[1])}: it must be at "
+            "most that."
+        )
+        raise ConfigError(msg)
+
+
+def shown(value: Any) -> str:
+    """A value as it would be written in JSON, short enough for a one-line error."""
+    if isinstance(value, Decimal):
+        return str(value)
+    text = json.dumps(value, default=str)
+    if len(text) <= 60:
+        return text
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    return f"{text[:57]}..."

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
@@ -18,23 +17,30 @@ from tap_zoho_bulk import settings
 from tap_zoho_bulk.bulk import (
     MAX_CRITERIA,
     MAX_FIELDS,
+    BulkReader,
     ExportPlan,
-    JobStats,
+    ExportStopped,
     PageFile,
+    ResumedJob,
     combine_criteria,
     count_criteria,
     window_criteria,
 )
 from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
-from tap_zoho_bulk.errors import ConfigError, ParseWorkerError
+from tap_zoho_bulk.errors import ConfigError, ParseWorkerError, ZohoTapError
 from tap_zoho_bulk.records import RecordReader, open_result_member
+from tap_zoho_bulk.writer import write_all
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_zoho_bulk.run import Run
     from tap_zoho_bulk.tap import TapZohoBulk
 
-JOB_STATE_KEY = "bulk_job"  # the page being emitted, so an interrupted run can resume it
+#: The stream's open jobs (created, not yet emitted), so that the next run takes them back
+#: instead of paying for them again: the first as `job_id`/`page`, the others in `later_jobs`.
+JOB_STATE_KEY = "bulk_job"
+PROGRESS_KEY = "progress_markers"  # singer-sdk's not-yet-final bookmark of a stream
 TIES_STATE_KEY = "bookmark_ids"  # ids already emitted at the bookmark's second
 #: Result files (ZIP bytes) from which reading in worker processes pays for starting them.
 PARALLEL_BYTES = 4 * 1024 * 1024
@@ -54,7 +60,7 @@ class ModuleStream(Stream):
     # cost time (and turns the string "false" into true).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: TapZohoBulk, *, module: str, schema: dict[str, Any]) -> None:
+    def __init__(self, tap: TapZohoBulk, *, module: str, schema: dict[str, Any], run: Run) -> None:
         super().__init__(tap, schema=schema, name=module)
         self.module = module
         self.primary_keys = ["Id"]
@@ -63,16 +69,21 @@ class ModuleStream(Stream):
             self.replication_key = key
         else:
             self.logger.info("'%s' has no %s: syncing it full-table.", module, key)
-        self._tap_ref = tap
+        self._run = run
         self._extracted_at: datetime | None = None
         self._record_counter = metrics.record_counter(module)
 
     def selected_columns(self) -> list[str]:
-        """Selected properties in schema order, `Id` first."""
+        """Selected properties in schema order, `Id` first.
+
+        `Id` and the replication key are always requested, whatever a catalog says: without
+        them records cannot be keyed and the bookmark cannot advance.
+        """
+        automatic = {"Id", self.replication_key}
         return [
             name
             for name in self.schema["properties"]
-            if name == "Id" or self.mask.get(("properties", name), True)
+            if name in automatic or self.mask.get(("properties", name), True)
         ]
 
     def export_columns(self) -> list[str]:
@@ -87,8 +98,9 @@ class ModuleStream(Stream):
             raise ConfigError(msg)
         return [c for c in columns if c in pinned or c in {"Id", self.replication_key}]
 
-    def export_plan(self) -> ExportPlan:
-        """What to ask Zoho for in this run, checked against Zoho's limits first."""
+    def export_plan(self) -> ExportPlan | None:
+        """What to ask Zoho for in this run, checked against Zoho's limits first; None when
+        there is nothing to ask (a bookmark at or after this run's start)."""
         columns = [c for c in self.export_columns() if c != "Id"]
         fields: list[str] | None = columns
         if len(columns) > MAX_FIELDS:
@@ -99,6 +111,15 @@ class ModuleStream(Stream):
         bounds = self._window(resume)
         if self.replication_key and bounds:
             start, end = bounds
+            if start is not None and start >= end and not resume:
+                self.logger.warning(
+                    "The bookmark of '%s' (%s) is not before this run's start (%s): no job is "
+                    "created. Check the STATE (or the clock of the machine that wrote it).",
+                    self.name,
+                    _utc_text(start),
+                    _utc_text(end),
+                )
+                return None
             leaves = window_criteria(self.replication_key, start, end)
             window = (_utc_text(start) if start else None, _utc_text(end))
         criteria = combine_criteria(leaves, settings.user_criteria(self.config, self.module))
@@ -115,8 +136,7 @@ class ModuleStream(Stream):
             fields=fields,
             criteria=criteria,
             window=window,
-            resume_job_id=resume["job_id"] if resume else None,
-            resume_page=int(resume["page"]) if resume else 1,
+            resume=_open_jobs(resume),
         )
 
     def _window(self, resume: dict[str, Any] | None) -> tuple[datetime | None, datetime] | None:
@@ -126,7 +146,7 @@ class ModuleStream(Stream):
         if resume and resume.get("window"):
             start_text, end_text = resume["window"]
             return (_parse_utc(start_text) if start_text else None), _parse_utc(end_text)
-        return self._window_start(), self._tap_ref.run_started_at
+        return self._window_start(), self._run.started_at
 
     def _window_start(self) -> datetime | None:
         """The bookmark of the same replication key, else start_date, whichever is later."""
@@ -147,8 +167,16 @@ class ModuleStream(Stream):
         return bookmark
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Emit the records of each downloaded page, deleting each file once read."""
-        reader = self._tap_ref.bulk_reader()
+        """Emit the records of each downloaded page, deleting each file once read.
+
+        A module whose export fails for good is reported to the run and ends here with its
+        jobs in STATE and its bookmark where it was (pages come in no particular order, so a
+        partial export proves nothing about the bookmark); the other modules go on.
+        """
+        run = self._run
+        reader = run.open()
+        if reader is None or reader.plan(self.name) is None:
+            return
         parser = RecordReader(
             {"type": "object", "properties": _pick(self.schema, self.export_columns())},
             known_columns=list(self.schema["properties"]),
@@ -158,41 +186,94 @@ class ModuleStream(Stream):
         )
         ties = Ties.from_state(self.stream_state, self.replication_key, TIES_STATE_KEY)
         direct = self._writes_directly()
-        for page in reader.pages(self.name):
-            self._remember(page.job)
-            self._extracted_at = page.job.completed_at
-            started = time.monotonic()
-            try:
-                with open_result_member(page.path, page.member) as member:
-                    if direct:
-                        self._write_records(parser, member, page, ties)
-                    else:
-                        for batch in ties.filter(parser.batches(member, source=page.member)):
-                            yield from batch.records()
-            finally:
-                page.path.unlink(missing_ok=True)
-            if self.replication_key and ties.max_value is not None:
-                super()._increment_stream_state({self.replication_key: ties.max_value})
-            elapsed = time.monotonic() - started
-            self.logger.info(
-                "'%s' page %d: %d records in %.1fs (%.0f records/s; job %s, %d polls).",
-                self.name,
-                page.job.page,
-                page.job.count,
-                elapsed,
-                page.job.count / elapsed if elapsed > 0 else 0.0,
-                page.job.job_id,
-                page.job.polls,
-            )
+        run.emitting = True
+        try:
+            pages = reader.pages(self.name, self._between_outputs)
+            while (page := self._next_page(pages)) is not None:
+                self._extracted_at = page.job.completed_at
+                started = time.monotonic()
+                try:
+                    with open_result_member(page.path, page.member) as member:
+                        if direct:
+                            self._write_records(parser, member, page, ties)
+                        else:
+                            for batch in ties.filter(parser.batches(member, source=page.member)):
+                                self._between_outputs()
+                                yield from batch.records()
+                finally:
+                    page.path.unlink(missing_ok=True)
+                reader.done_with(page)
+                if self.replication_key and ties.max_value is not None:
+                    super()._increment_stream_state({self.replication_key: ties.max_value})
+                self.show_jobs(reader)
+                self._write_state()
+                elapsed = time.monotonic() - started
+                self.logger.info(
+                    "'%s' page %d: %d records in %.1fs (%.0f records/s; job %s, %d polls).",
+                    self.name,
+                    page.job.page,
+                    page.job.count,
+                    elapsed,
+                    page.job.count / elapsed if elapsed > 0 else 0.0,
+                    page.job.job_id,
+                    page.job.polls,
+                )
+        except _ExportFailed as failed:
+            run.fail(self.name, failed.error)
+            self.stream_state.pop(PROGRESS_KEY, None)
+            self.show_jobs(reader)
+            self._write_state()
+            return
+        finally:
+            run.emitting = False
         self.stream_state.pop(JOB_STATE_KEY, None)
         ties.save(self.stream_state, TIES_STATE_KEY)
-        credits = self._tap_ref.client.credits
+        credits = reader.client.credits
         self.logger.info(
             "'%s' done: %d credits for this stream, %d in this run.",
             self.name,
             credits.by_stream.get(self.name, 0),
             credits.total,
         )
+
+    def _next_page(self, pages: Iterator[PageFile]) -> PageFile | None:
+        """The next downloaded page; None at the end. The export's own failure is told apart
+        from the main thread's, which must end the run."""
+        try:
+            return next(pages)
+        except StopIteration:
+            return None
+        except ExportStopped:
+            self._run.check()  # the run was interrupted: say so rather than "stopped"
+            raise
+        except ZohoTapError as exc:
+            raise _ExportFailed(exc) from exc
+
+    def _between_outputs(self) -> None:
+        """At a safe point of the output: stop if a signal asked to, write STATE if a job was
+        created since the last one."""
+        self._run.check()
+        if self._run.publish_jobs():
+            self._write_state()
+
+    def _write_state(self) -> None:
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def show_jobs(self, reader: BulkReader) -> None:
+        """Put the stream's open jobs into its STATE (main thread only)."""
+        jobs = reader.open_jobs(self.name)
+        plan = reader.plan(self.name)
+        if not jobs or plan is None:
+            self.stream_state.pop(JOB_STATE_KEY, None)
+            return
+        first, *later = jobs
+        self.stream_state[JOB_STATE_KEY] = {
+            "job_id": first.job_id,
+            "page": first.page,
+            "window": list(plan.window) if plan.window else None,
+            "later_jobs": [{"job_id": job.job_id, "page": job.page} for job in later],
+        }
 
     # What follows replaces per-record work of singer-sdk 0.54 that this stream makes redundant:
     # records are built from the selected schema with JSON-native values, so pruning and
@@ -219,13 +300,13 @@ class ModuleStream(Stream):
         """RECORD lines, exactly as the SDK's writer would write them, one write per batch, or
         per piece when a large page is read in the tap's worker processes."""
         encode = RecordLines(Envelope(self.name, self._extracted_at), ties)
-        pool = self._tap_ref.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
-        out = sys.stdout.buffer
+        pool = self._run.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
         try:
             for piece in parser.map_pieces(member, encode, pool, source=page.member):
-                out.write(piece.lines)
+                write_all(piece.lines)
                 self._record_counter.increment(piece.count)
                 ties.absorb(piece.max_value, piece.max_ids)
+                self._between_outputs()
         except BrokenProcessPool as exc:
             msg = (
                 f"A worker process reading '{self.name}' died ({exc}). A rerun resumes from "
@@ -263,16 +344,21 @@ class ModuleStream(Stream):
     ) -> None:
         """Bookmarks advance once per page (from `_Ties`), not once per record."""
 
-    def _remember(self, job: JobStats) -> None:
-        """Put the page being emitted into STATE before its first record."""
-        window = self._tap_ref.bulk_reader().plan(self.name).window
-        self.stream_state[JOB_STATE_KEY] = {
-            "job_id": job.job_id,
-            "page": job.page,
-            "window": list(window) if window else None,
-        }
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+
+class _ExportFailed(Exception):
+    """A module's export failed for good (carried out of the page loop to be reported)."""
+
+    def __init__(self, error: ZohoTapError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _open_jobs(resume: dict[str, Any] | None) -> tuple[ResumedJob, ...]:
+    """The open jobs a STATE names, in emission order (`later_jobs` is absent in older STATE)."""
+    if not resume:
+        return ()
+    jobs = [resume, *(resume.get("later_jobs") or [])]
+    return tuple(ResumedJob(str(job["job_id"]), int(job["page"])) for job in jobs)
 
 
 def _pick(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:

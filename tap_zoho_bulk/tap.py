@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import PurePath
+from types import FrameType
 from typing import Any, ClassVar
 
 import requests
@@ -16,14 +18,17 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TapCapabilities,
 )
+from singer_sdk.singerlib import StateMessage
+from typing_extensions import override
 
 from tap_zoho_bulk import metadata, settings
 from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.bulk import ApiVersion, BulkReader, Polling
 from tap_zoho_bulk.client import CreditLedger, ZohoClient
-from tap_zoho_bulk.errors import ConfigError, ZohoAPIError, ZohoTapError
-from tap_zoho_bulk.records import ParsePool
+from tap_zoho_bulk.errors import ConfigError, RetryableAPIError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.run import Interrupted, ModulesFailed, Run
 from tap_zoho_bulk.schema import module_schema, property_schema
+from tap_zoho_bulk.state import check_state
 from tap_zoho_bulk.streams import ModuleStream
 from tap_zoho_bulk.writer import BufferedMsgSpecWriter
 
@@ -44,6 +49,9 @@ UNEXPORTABLE_MODULES = frozenset(
 
 
 LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
+# Field-metadata answers that say, for good, that this user cannot export a module: discovery
+# of every module leaves such a module out (at WARNING); naming it in `modules` is an error.
+LEAVE_OUT_CODES = frozenset({"NO_PERMISSION"})
 
 
 class TapZohoBulk(Tap):
@@ -64,14 +72,28 @@ class TapZohoBulk(Tap):
     ]
     config_jsonschema = settings.CONFIG_SCHEMA
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *, state: Any = None, setup_mapper: bool = True, **kwargs: Any) -> None:
         # The exclusive end of every incremental window in this run, fixed before any stream
         # exists so it is below the SDK's bookmark signpost.
-        self.run_started_at = datetime.now(UTC).replace(microsecond=0)
-        self._reader: BulkReader | None = None
-        self._pool: ParsePool | None = None
-        super().__init__(*args, **kwargs)
+        self.run = Run(
+            started_at=datetime.now(UTC).replace(microsecond=0),
+            logger=self.logger,
+            start=self._start_run,
+        )
+        if state is not None and not isinstance(state, dict | str | PurePath):
+            check_state(state)  # a JSON list or number, which singer-sdk would trip over
+        # singer-sdk's mapper set-up discovers the streams, which calls Zoho: only once the
+        # settings and the state are known to work.
+        super().__init__(state=state, setup_mapper=False, **kwargs)
         settings.check_start(self.config)
+        if setup_mapper:
+            self.setup_mapper()
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a malformed STATE in one line before singer-sdk reads it."""
+        check_state(state)
+        super().load_state(state)
 
     @cached_property
     def connection(self) -> settings.Connection:
@@ -114,48 +136,78 @@ class TapZohoBulk(Tap):
             pool_size=max(16, 2 * self.config.get("max_concurrent_jobs", 8)),
         )
 
-    def bulk_reader(self) -> BulkReader:
-        """Start every selected module's export at once, the first time any stream asks."""
-        if self._reader is None:
-            streams = [
-                s for s in self.streams.values() if isinstance(s, ModuleStream) and s.selected
-            ]
-            if self.input_catalog is not None:
-                self._check_catalog_fields(streams)
-            plans = [s.export_plan() for s in streams]  # validates all before spending credits
-            reader = BulkReader(
-                client=self.client,
-                version=self.api_version,
-                polling=Polling(
-                    first_seconds=self.config.get("poll_interval_min_seconds", 2.0),
-                    max_seconds=self.config.get("poll_interval_max_seconds", 300.0),
-                    timeout_seconds=self.config.get("job_timeout_seconds", 21600.0),
-                ),
-                max_concurrent_jobs=self.config.get("max_concurrent_jobs", 8),
-                logger=self.logger,
+    # singer-sdk marks sync_all and run_connection_test final; these wrap its own loop (they
+    # call it, they do not replace it) so that the run has a start, an end and a cleanup.
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        """Sync every selected stream; a module that fails for good ends the run non-zero, but
+        only after every other module was emitted with its STATE."""
+        try:
+            self.run.open()
+            super().sync_all()
+        except BaseException as stop:
+            self._stop_with_state(stop)
+            raise
+        finally:
+            self.run.close()
+        if self.run.failures:
+            raise ModulesFailed(self.run.failures)
+
+    @override  # type: ignore[misc]
+    def run_connection_test(self) -> bool:
+        try:
+            self.run.open()
+            return super().run_connection_test()
+        finally:
+            self.run.close()
+
+    def _start_run(self) -> None:
+        """Start every selected module's export at once, after checking all of them."""
+        streams = [s for s in self.streams.values() if isinstance(s, ModuleStream) and s.selected]
+        if self.input_catalog is not None:
+            self._check_catalog_fields(streams)
+        plans = [(plan, s.show_jobs) for s in streams if (plan := s.export_plan()) is not None]
+        if plans:
+            self.run.start(self._new_reader(), plans, settings.parse_processes(self.config))
+
+    def _new_reader(self) -> BulkReader:
+        return BulkReader(
+            client=self.client,
+            version=self.api_version,
+            polling=Polling(
+                first_seconds=self.config.get("poll_interval_min_seconds", 2.0),
+                max_seconds=self.config.get("poll_interval_max_seconds", 300.0),
+                timeout_seconds=self.config.get("job_timeout_seconds", 21600.0),
+            ),
+            max_concurrent_jobs=self.config.get("max_concurrent_jobs", 8),
+            logger=self.logger,
+        )
+
+    def _stop_with_state(self, stop: BaseException) -> None:
+        """However the run ends early, the last STATE lists every job it created (and paid
+        for), so that the next run takes them back."""
+        self.run.stop_jobs()
+        with contextlib.suppress(OSError):  # stdout itself may be what failed
+            # Written even when unchanged, so that the output ends with a STATE (singer-sdk's
+            # state writer would skip a repeat).
+            self.message_writer.write_message(StateMessage(value=self.state))
+            sys.stdout.flush()
+        if isinstance(stop, Interrupted):
+            self.logger.warning(
+                "Interrupted by %s: the last STATE is written; the next run resumes from it "
+                "(exit code %d).",
+                stop.signal_name,
+                stop.code,
             )
-            atexit.register(reader.close)
-            reader.start(plans)
-            self._reader = reader
-        return self._reader
 
-    def parse_pool(self) -> ParsePool | None:
-        """Worker processes that read large result files, started the first time one is read;
-        None when `parse_processes` is 0."""
-        if self._pool is None:
-            processes = settings.parse_processes(self.config)
-            if processes < 1:
-                return None
-            self._pool = ParsePool(processes)
-            atexit.register(self.stop_parse_pool)
-            self.logger.info("Reading large result files in %d worker processes.", processes)
-        return self._pool
-
-    def stop_parse_pool(self) -> None:
-        """Stop the worker processes, if any were started (at exit at the latest)."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at the next safe point of the output, or at once when nothing is being
+        emitted (or on a second signal), then exit 128 + signum, never 0."""
+        first = self.run.signum is None
+        self.run.interrupt(signum)
+        if not (first and self.run.emitting):
+            raise Interrupted(signum)
 
     def _check_catalog_fields(self, streams: Sequence[ModuleStream]) -> None:
         """A catalog may predate a field's deletion in Zoho: fail before any job, not after."""
@@ -190,7 +242,9 @@ class TapZohoBulk(Tap):
         if self.input_catalog is not None:
             entries = self.input_catalog.streams
             return [
-                ModuleStream(self, module=entry.tap_stream_id, schema=entry.schema.to_dict())
+                ModuleStream(
+                    self, module=entry.tap_stream_id, schema=entry.schema.to_dict(), run=self.run
+                )
                 for entry in entries
                 if entry.tap_stream_id not in metadata.STREAM_NAMES
             ] + metadata.streams(self, [entry.tap_stream_id for entry in entries])
@@ -205,12 +259,20 @@ class TapZohoBulk(Tap):
         wanted = settings.wanted_modules(self.config, exportable)
         extra = settings.extra_columns(self.config)
         streams: list[Stream] = []
+        named = bool(self.config.get("modules"))
         for module in wanted:
             try:
                 fields = self._module_fields(module)
             except ZohoAPIError as exc:
+                # Anything that may pass (5xx, 429, connection, token) fails discovery: a
+                # catalog without the module would silently drop it from every later run.
+                if named or isinstance(exc, RetryableAPIError) or exc.code not in LEAVE_OUT_CODES:
+                    raise
                 self.logger.warning(
-                    "Leaving out module '%s': its field list failed: %s", module, exc
+                    "Leaving out module '%s': Zoho refuses its field list to this user (%s). "
+                    "Give the user's profile access to it to extract it.",
+                    module,
+                    exc.code,
                 )
                 continue
             if not fields:
@@ -219,10 +281,11 @@ class TapZohoBulk(Tap):
                 )
                 continue
             schema = module_schema(fields, extra_columns=extra.get(module, ()))
-            streams.append(ModuleStream(self, module=module, schema=schema))
+            streams.append(ModuleStream(self, module=module, schema=schema, run=self.run))
         return streams
 
     @classmethod
+    @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Report the tap's own errors as one line, not a traceback."""
         try:

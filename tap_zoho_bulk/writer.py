@@ -18,6 +18,19 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
     def write_message(self, message: Message) -> None:
         """Write one message, flushing unless it is a record."""
-        sys.stdout.buffer.write(self.format_message(message))
+        write_all(self.format_message(message))
         if not isinstance(message, RecordMessage):
             sys.stdout.flush()
+
+
+def write_all(data: bytes | bytearray) -> None:
+    """Write every byte to stdout.
+
+    A signal handled while a large write blocks on a full pipe (the SIGTERM that asks the tap
+    to stop, say) makes `BufferedWriter.write` return after writing part of the data; the rest
+    must be written, or a line is cut and every record after it lost.
+    """
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view) :]

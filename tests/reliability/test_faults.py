@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tap_zoho_bulk.errors import ZohoTapError
 from tap_zoho_bulk.simulator import Simulator
 from tests.reliability.support import (
     CliRun,
@@ -24,7 +23,7 @@ from tests.reliability.support import (
     expected_ids,
     run_tap,
 )
-from tests.tap.harness import config_for, simulator, sync
+from tests.tap.harness import config_for, simulator, sync, sync_failing
 
 MODULES = ["Contacts", "Leads"]
 PAGE = 25  # the page size of the `sim` fixture, which holds 70 records per module
@@ -188,15 +187,23 @@ def test_tokens_shorter_lived_than_the_run_are_renewed() -> None:
         assert requests >= 3
 
 
-def test_a_failed_run_asks_nothing_more_of_zoho() -> None:
-    # Leads' download thread has filled its queue and holds the next page's job long before the
-    # main thread, busy emitting Accounts, reaches Deals and fails: closing the run must stop
-    # that thread without a further call (a new job would cost 50 credits for nothing).
+def test_one_failing_module_does_not_waste_the_others() -> None:
+    # Deals' job fails for good while Leads' pages (paid for) wait behind Accounts: Accounts and
+    # Leads are still emitted whole with their STATE, the run ends naming Deals, and once it has
+    # ended nothing more is asked of Zoho.
     per_module = {"Accounts": 10_000, "Deals": 50, "Leads": 2_000}
     with simulator(seed=23, records=0, per_module=per_module, page_size=200) as sim:
         sim.faults.add("fail-module:Deals")
-        with pytest.raises(ZohoTapError, match="Deals' failed"):
-            sync(config_for(sim, modules=list(per_module)))
+        result, failed = sync_failing(config_for(sim, modules=list(per_module)))
+        assert list(failed.failures) == ["Deals"]
+        assert "Deals" in failed.failures["Deals"]
+        assert_exact(result, sim, ["Accounts", "Leads"])
+        assert result.records["Deals"] == []
+        bookmarks = result.state["bookmarks"]
+        assert "bulk_job" not in bookmarks["Leads"]
+        assert bookmarks["Leads"]["replication_key_value"]
+        assert "replication_key_value" not in bookmarks["Deals"]
+        assert bookmarks["Deals"]["bulk_job"]["page"] == 1  # taken back (and restarted) next run
         calls = sim.stats()["calls"]
         exports = [t for t in threading.enumerate() if t.name.startswith("export-")]
         for thread in exports:

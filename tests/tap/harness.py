@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from tap_zoho_bulk.run import ModulesFailed
 from tap_zoho_bulk.simulator import Simulator, run_simulator
 from tap_zoho_bulk.tap import TapZohoBulk
 
@@ -71,15 +72,26 @@ def sync(
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     with contextlib.redirect_stdout(out):
         tap = TapZohoBulk(config=config, state=state, catalog=catalog)
-        try:
-            tap.sync_all()
-        finally:
-            tap.stop_parse_pool()
-            reader = tap._reader
-            if reader is not None:
-                reader.close()
+        tap.sync_all()
         out.flush()
     return parse_messages(out.buffer.getvalue().decode("utf-8"))  # type: ignore[attr-defined]
+
+
+def sync_failing(
+    config: dict[str, Any], *, state: dict[str, Any] | None = None
+) -> tuple[SyncResult, ModulesFailed]:
+    """A run in which some modules fail for good: what it emitted, and the failure it ended on."""
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with contextlib.redirect_stdout(out):
+        tap = TapZohoBulk(config=config, state=state)
+        try:
+            tap.sync_all()
+        except ModulesFailed as exc:
+            failed = exc
+        else:
+            raise AssertionError("the run did not fail")
+        out.flush()
+    return parse_messages(out.buffer.getvalue().decode("utf-8")), failed  # type: ignore[attr-defined]
 
 
 def discover(config: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 from tap_zoho_bulk import settings
 from tap_zoho_bulk.auth import DATA_CENTERS
 from tap_zoho_bulk.client import DownloadLimiter
-from tap_zoho_bulk.errors import AuthError, ConfigError, ZohoAPIError
+from tap_zoho_bulk.errors import AuthError, ConfigError
+from tap_zoho_bulk.run import ModulesFailed
 from tap_zoho_bulk.simulator import Simulator
 from tap_zoho_bulk.simulator.catalog import USERS
 from tap_zoho_bulk.tap import TapZohoBulk
@@ -75,9 +77,8 @@ def test_jobs_of_all_modules_run_at_once() -> None:
         with contextlib.redirect_stdout(out):
             tap = TapZohoBulk(config=config_for(sim, modules=modules))
             tap.sync_all()
-        assert tap._reader is not None
-        jobs = tap._reader.jobs
-        tap._reader.close()
+        assert tap.run.reader is not None
+        jobs = tap.run.reader.jobs
     assert sorted(j.module for j in jobs) == modules
     # Every job was created before the first one finished: they overlapped, not queued.
     first_done = min(j.completed_at for j in jobs if j.completed_at)
@@ -109,16 +110,18 @@ def test_max_concurrent_jobs_bounds_jobs_in_flight() -> None:
 
 def test_scope_mismatch_names_the_scope_needed(sim: Simulator) -> None:
     token = sim.add_refresh_token(scopes=("ZohoCRM.settings.ALL", "ZohoCRM.modules.ALL"))
-    with pytest.raises(ZohoAPIError, match=r"OAUTH_SCOPE_MISMATCH.*ZohoCRM\.bulk\.read"):
+    with pytest.raises(ModulesFailed) as failed:
         sync(config_for(sim, refresh_token=token, modules=["Leads"]))
+    assert re.search(r"OAUTH_SCOPE_MISMATCH.*ZohoCRM\.bulk\.read", failed.value.failures["Leads"])
 
 
 def test_no_permission_is_explained() -> None:
     with (
         simulator(seed=2, records=10, no_permission_modules=("Deals",)) as sim,
-        pytest.raises(ZohoAPIError, match=r"NO_PERMISSION.*permission"),
+        pytest.raises(ModulesFailed) as failed,
     ):
         sync(config_for(sim, modules=["Deals"]))
+    assert re.search(r"NO_PERMISSION.*permission", failed.value.failures["Deals"])
 
 
 def test_revoked_refresh_token_names_the_likely_causes(sim: Simulator) -> None:

@@ -209,19 +209,20 @@ def test_a_dead_worker_stops_the_run_with_one_clear_error(
     monkeypatch.setattr(streams_module, "PARALLEL_BYTES", 0)
     with simulator(seed=4, records=300, page_size=300) as sim:
         tap = TapZohoBulk(config={**config_for(sim, modules=["Leads"]), "parse_processes": 1})
-        pool = tap.parse_pool()
-        assert pool is not None
-        os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
-        try:
-            with (
-                pytest.raises(ParseWorkerError, match="worker process reading 'Leads' died"),
-                contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())),
-            ):
-                tap.sync_all()
-        finally:
-            tap.stop_parse_pool()
-            if tap._reader is not None:
-                tap._reader.close()
+        start_pool = tap.run.parse_pool
+
+        def killed_pool() -> ParsePool | None:
+            pool = start_pool()
+            assert pool is not None
+            os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+            return pool
+
+        monkeypatch.setattr(tap.run, "parse_pool", killed_pool)
+        with (
+            pytest.raises(ParseWorkerError, match="worker process reading 'Leads' died"),
+            contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())),
+        ):
+            tap.sync_all()
 
 
 @pytest.mark.parametrize("content", ["", "Id,A,B,C\r\n", "Id,A,B,C", '"Id,A\r\n'])

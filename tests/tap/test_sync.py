@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tap_zoho_bulk.errors import JobFailedError
+from tap_zoho_bulk.run import ModulesFailed
 from tap_zoho_bulk.simulator import Simulator
 from tests.tap.harness import access_token, config_for, next_second, simulator, sync
 
@@ -161,18 +161,21 @@ def test_interrupted_run_resumes_the_same_job(sim: Simulator) -> None:
     resumed = sync(config, state=copy.deepcopy(mid))
 
     # Pages 2 and 3 again (page 2 is re-read from the start: at-least-once within a page),
-    # without a new job for page 2.
+    # without a new job for any page the STATE names (page 2, and page 3 if it was created).
     page1 = set(full.ids("Contacts")[:50])
     assert set(resumed.ids("Contacts")) == set(full.ids("Contacts")) - page1
-    assert len(sim.stats()["jobs"]) - jobs_before == 1
+    named = 1 + len(mid["bookmarks"]["Contacts"]["bulk_job"]["later_jobs"])
+    assert len(sim.stats()["jobs"]) - jobs_before == 2 - named
 
 
 def test_failed_job_stops_with_zoho_reason() -> None:
     with (
         simulator(seed=1, records=20, failing_modules=("Deals",)) as sim,
-        pytest.raises(JobFailedError, match=r"Deals.*failed.*INTERNAL_SERVER_ERROR"),
+        pytest.raises(ModulesFailed) as failed,
     ):
         sync(config_for(sim, modules=["Accounts", "Deals"]))
+    assert list(failed.value.failures) == ["Deals"]
+    assert re.search(r"Deals.*failed.*INTERNAL_SERVER_ERROR", failed.value.failures["Deals"])
 
 
 def test_slow_jobs_pass_through_every_state() -> None:
