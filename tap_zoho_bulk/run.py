@@ -76,9 +76,10 @@ class Run:
         self._publishers: list[_Publisher] = []
         self.failures: dict[str, str] = {}
         self.signum: int | None = None
-        #: True while a module stream emits records: it checks for a signal at safe points
-        #: (between pieces and while waiting), so the signal handler must not raise then.
-        self.emitting = False
+        #: True while the sync writes Singer messages: a signal is then acted on at the next
+        #: safe point (between whole pieces of output, while waiting, at the end), never in
+        #: the middle of a write, which would cut a line.
+        self.deferring_signals = False
 
     def open(self) -> BulkReader | None:
         """The run's reader, every export started the first time anything asks for it (the

@@ -186,7 +186,6 @@ class ModuleStream(Stream):
         )
         ties = Ties.from_state(self.stream_state, self.replication_key, TIES_STATE_KEY)
         direct = self._writes_directly()
-        run.emitting = True
         try:
             pages = reader.pages(self.name, self._between_outputs)
             while (page := self._next_page(pages)) is not None:
@@ -224,8 +223,6 @@ class ModuleStream(Stream):
             self.show_jobs(reader)
             self._write_state()
             return
-        finally:
-            run.emitting = False
         self.stream_state.pop(JOB_STATE_KEY, None)
         ties.save(self.stream_state, TIES_STATE_KEY)
         credits = reader.client.credits

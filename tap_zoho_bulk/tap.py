@@ -142,13 +142,16 @@ class TapZohoBulk(Tap):
     def sync_all(self) -> None:
         """Sync every selected stream; a module that fails for good ends the run non-zero, but
         only after every other module was emitted with its STATE."""
+        self.run.deferring_signals = True
         try:
             self.run.open()
             super().sync_all()
+            self.run.check()  # a signal during the last stream still means "interrupted"
         except BaseException as stop:
             self._stop_with_state(stop)
             raise
         finally:
+            self.run.deferring_signals = False
             self.run.close()
         if self.run.failures:
             raise ModulesFailed(self.run.failures)
@@ -202,11 +205,11 @@ class TapZohoBulk(Tap):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """Stop at the next safe point of the output, or at once when nothing is being
-        emitted (or on a second signal), then exit 128 + signum, never 0."""
+        """Stop at the next safe point of the output, or at once outside a sync (or on a
+        second signal), then exit 128 + signum, never 0."""
         first = self.run.signum is None
         self.run.interrupt(signum)
-        if not (first and self.run.emitting):
+        if not (first and self.run.deferring_signals):
             raise Interrupted(signum)
 
     def _check_catalog_fields(self, streams: Sequence[ModuleStream]) -> None:
