@@ -64,13 +64,13 @@ from typing import IO, Any, ClassVar, cast
 import msgspec
 from singer_sdk import Stream, Tap
 
-from tap_zoho_bulk.bulk import BulkReader, ExportPlan, JobStats, PageFile, Polling
-from tap_zoho_bulk.records import RecordReader, open_result_member
-from tap_zoho_bulk.settings import SIMULATOR_EPOCH
+from tap_zoho_bulk.results.records import RecordReader, open_result_member
 from tap_zoho_bulk.simulator import Simulator, run_simulator
 from tap_zoho_bulk.simulator.data import Dataset
-from tap_zoho_bulk.streams import ModuleStream
-from tap_zoho_bulk.tap import TapZohoBulk
+from tap_zoho_bulk.singer.settings import SIMULATOR_EPOCH
+from tap_zoho_bulk.singer.streams import ModuleStream
+from tap_zoho_bulk.singer.tap import TapZohoBulk
+from tap_zoho_bulk.zoho.jobs import BulkReader, ExportPlan, JobStats, PageFile, Polling
 
 MODULE = "Leads"
 SIX_MODULES = ["Accounts", "Contacts", "Deals", "Leads", "Shipments", "Tasks"]

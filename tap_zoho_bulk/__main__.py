@@ -17,7 +17,7 @@ def main() -> None:
     `--test`) raised them: it becomes one ERROR line of the tap's log and exit status 1, not a
     traceback.
     """
-    from tap_zoho_bulk.tap import TapZohoBulk  # noqa: PLC0415  (see the module's docstring)
+    from tap_zoho_bulk.singer.tap import TapZohoBulk  # noqa: PLC0415  (see the module's docstring)
 
     command = TapZohoBulk.cli  # sets up the tap's logging, so the line looks like its others
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from tap_zoho_bulk.errors import ConfigError
 from tap_zoho_bulk.simulator import Simulator
-from tap_zoho_bulk.state import check_state
+from tap_zoho_bulk.singer.state import check_state
 from tests.reliability.support import CliRun, assert_clear_error, run_tap
 from tests.tap.harness import config_for, discover, simulator
 

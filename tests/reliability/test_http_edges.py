@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tap_zoho_bulk.client import DownloadLimiter, ZohoClient
 from tap_zoho_bulk.errors import DownloadLockedError, ZohoTapError
 from tap_zoho_bulk.simulator import Simulator
-from tap_zoho_bulk.tap import TapZohoBulk
+from tap_zoho_bulk.singer.tap import TapZohoBulk
+from tap_zoho_bulk.zoho.client import DownloadLimiter, ZohoClient
 from tests.reliability.support import CliRun, assert_clear_error, assert_exact, run_tap
 from tests.tap.harness import config_for, simulator
 

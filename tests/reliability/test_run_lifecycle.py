@@ -399,7 +399,7 @@ def test_a_catalog_that_deselects_the_keys_still_gets_them(tmp_path: Path) -> No
 
 WRITER = """
 import signal, sys
-from tap_zoho_bulk.writer import write_all
+from tap_zoho_bulk.singer.writer import write_all
 signal.signal(signal.SIGTERM, lambda signum, frame: None)
 write_all(b"start\\n")
 sys.stdout.flush()

@@ -22,7 +22,7 @@ import pytest
 import tap_zoho_bulk
 from tap_zoho_bulk.errors import UnsafeURLError, ZohoTapError
 from tap_zoho_bulk.simulator import Simulator
-from tap_zoho_bulk.tap import TapZohoBulk
+from tap_zoho_bulk.singer.tap import TapZohoBulk
 from tests.reliability.support import assert_clear_error, expected_ids, run_tap
 from tests.tap.harness import config_for, simulator, sync
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_zoho_bulk import records as records_module
-from tap_zoho_bulk.records import ParsePool
+from tap_zoho_bulk.results import records as records_module
+from tap_zoho_bulk.results.records import ParsePool
 from tap_zoho_bulk.simulator import Simulator
 from tests.reliability.support import TAP, assert_exact, run_tap, write_json
 from tests.tap.harness import config_for, simulator

@@ -18,9 +18,9 @@ from typing import Any
 
 import requests
 
-from tap_zoho_bulk.run import ModulesFailed
 from tap_zoho_bulk.simulator import Simulator, run_simulator
-from tap_zoho_bulk.tap import TapZohoBulk
+from tap_zoho_bulk.singer.run import ModulesFailed
+from tap_zoho_bulk.singer.tap import TapZohoBulk
 
 FAST = {
     "poll_interval_min_seconds": 0.02,

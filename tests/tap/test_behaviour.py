@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from tap_zoho_bulk import settings
-from tap_zoho_bulk.auth import DATA_CENTERS
-from tap_zoho_bulk.client import DownloadLimiter
 from tap_zoho_bulk.errors import AuthError, ConfigError
-from tap_zoho_bulk.run import ModulesFailed
 from tap_zoho_bulk.simulator import Simulator
 from tap_zoho_bulk.simulator.catalog import USERS
-from tap_zoho_bulk.tap import TapZohoBulk
+from tap_zoho_bulk.singer import settings
+from tap_zoho_bulk.singer.run import ModulesFailed
+from tap_zoho_bulk.singer.tap import TapZohoBulk
+from tap_zoho_bulk.zoho.auth import DATA_CENTERS
+from tap_zoho_bulk.zoho.client import DownloadLimiter
 from tests.tap.harness import config_for, discover, simulator, sync
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tap_zoho_bulk.conversions import (
+from tap_zoho_bulk.results.conversions import (
     CONVERSION_ERRORS,
     converter_for,
     multi_select_splitter,

@@ -19,10 +19,10 @@ import requests
 from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 
 from tap_zoho_bulk.errors import ConfigError, UnsafeURLError, ZohoAPIError
-from tap_zoho_bulk.metadata import READ_JOB_SCHEMA, normalize_status, split_errors
 from tap_zoho_bulk.simulator import BULK_WRITE_JOB_IDS, Simulator
 from tap_zoho_bulk.simulator.bulk_write import BulkWrites
 from tap_zoho_bulk.simulator.jobs import ApiError, parse_utc_offset
+from tap_zoho_bulk.singer.job_streams import READ_JOB_SCHEMA, normalize_status, split_errors
 from tests.tap.harness import SyncResult, access_token, config_for, discover, sync
 
 IDS = dict(BULK_WRITE_JOB_IDS)

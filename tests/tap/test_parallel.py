@@ -21,17 +21,17 @@ from pathlib import Path
 import pytest
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
-from tap_zoho_bulk import records as records_module
-from tap_zoho_bulk import streams as streams_module
-from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
 from tap_zoho_bulk.errors import ParseWorkerError
-from tap_zoho_bulk.records import Batch, ParsePool, RecordReader, open_result_member
-from tap_zoho_bulk.tap import TapZohoBulk
-from tap_zoho_bulk.writer import BufferedMsgSpecWriter
+from tap_zoho_bulk.results import records as records_module
+from tap_zoho_bulk.results.records import Batch, ParsePool, RecordReader, open_result_member
+from tap_zoho_bulk.singer import streams as streams_module
+from tap_zoho_bulk.singer.emit import Envelope, RecordLines, Ties
+from tap_zoho_bulk.singer.tap import TapZohoBulk
+from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
 from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
 from tests.tap.test_records import MEMBER, TEXT_SCHEMA, random_csv, sequential, write_zip
 
-LOGGER = "tap_zoho_bulk.records"
+LOGGER = "tap_zoho_bulk.results.records"
 
 
 @pytest.fixture(scope="module")

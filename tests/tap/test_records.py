@@ -15,18 +15,18 @@ import msgspec
 import pytest
 from singer_sdk.singerlib.json import serialize_json
 
-from tap_zoho_bulk import records as records_module
-from tap_zoho_bulk.records import (
+from tap_zoho_bulk.results import records as records_module
+from tap_zoho_bulk.results.records import (
     CorruptArchiveError,
     RecordReader,
     UnsafeArchiveError,
     open_result_member,
 )
-from tap_zoho_bulk.schema import module_schema
+from tap_zoho_bulk.singer.schema import module_schema
 
 JOB = "4150868000005376042"
 MEMBER = f"{JOB}.csv"
-LOGGER = "tap_zoho_bulk.records"
+LOGGER = "tap_zoho_bulk.results.records"
 
 FIELDS = [
     {"api_name": "id", "data_type": "bigint"},

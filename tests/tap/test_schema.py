@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tap_zoho_bulk.schema import module_schema, property_schema
+from tap_zoho_bulk.singer.schema import module_schema, property_schema
 
 STRING = {"type": ["string", "null"]}
 DATE = {"type": ["string", "null"], "format": "date"}
@@ -117,7 +117,7 @@ def test_address_parts_that_are_plain_columns_stay():
     ],
 )
 def test_unknown_or_missing_data_type_is_a_string_and_logged_at_debug(field, caplog):
-    with caplog.at_level(logging.DEBUG, logger="tap_zoho_bulk.schema"):
+    with caplog.at_level(logging.DEBUG, logger="tap_zoho_bulk.singer.schema"):
         assert property_schema(field) == STRING
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
     assert "Odd" in caplog.text

@@ -7,7 +7,7 @@ import atexit
 from singer_sdk.testing import get_tap_test_class
 
 from tap_zoho_bulk.simulator import BULK_WRITE_JOB_IDS, Simulator
-from tap_zoho_bulk.tap import TapZohoBulk
+from tap_zoho_bulk.singer.tap import TapZohoBulk
 from tests.tap.harness import config_for
 
 # The suite's classes are built at import time, so the simulator has to be running by then.

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from tap_zoho_bulk.run import ModulesFailed
 from tap_zoho_bulk.simulator import Simulator
+from tap_zoho_bulk.singer.run import ModulesFailed
 from tests.tap.harness import access_token, config_for, next_second, simulator, sync
 
 EXPORTABLE = ["Accounts", "Contacts", "Deals", "Leads", "Shipments", "Tasks", "Visit_Logs"]

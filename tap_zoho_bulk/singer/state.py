@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from tap_zoho_bulk.errors import ConfigError
-from tap_zoho_bulk.settings import shown
+from tap_zoho_bulk.singer.settings import shown
 
 DATE_TIME = "an ISO 8601 date-time string, e.g. 2025-06-01T00:00:00Z"
 PAGE = "an integer >= 1"

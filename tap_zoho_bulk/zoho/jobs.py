@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tap_zoho_bulk.auth import floats_in
-from tap_zoho_bulk.client import BULK_READ_CREDITS, ZohoClient
 from tap_zoho_bulk.errors import (
     ConfigError,
     CreditBudgetExceeded,
@@ -35,7 +33,9 @@ from tap_zoho_bulk.errors import (
     ZohoAPIError,
     ZohoTapError,
 )
-from tap_zoho_bulk.records import CorruptArchiveError, UnsafeArchiveError, verify_result
+from tap_zoho_bulk.results.records import CorruptArchiveError, UnsafeArchiveError, verify_result
+from tap_zoho_bulk.zoho.auth import floats_in
+from tap_zoho_bulk.zoho.client import BULK_READ_CREDITS, ZohoClient
 
 MAX_CRITERIA = 25  # Zoho's limit on leaves in one query (reference §4.3)
 MAX_FIELDS = 200  # above this Zoho silently exports every field (reference §4.2)

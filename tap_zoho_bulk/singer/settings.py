@@ -18,8 +18,8 @@ from typing import Any, NoReturn, cast
 
 from singer_sdk import typing as th
 
-from tap_zoho_bulk.auth import DATA_CENTERS, ENVIRONMENTS, data_center
 from tap_zoho_bulk.errors import ConfigError
+from tap_zoho_bulk.zoho.auth import DATA_CENTERS, ENVIRONMENTS, data_center
 
 SIMULATOR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 API_VERSIONS = ["v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"]

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from tap_zoho_bulk.records import Batch
-from tap_zoho_bulk.schema import ID_PROPERTY
+from tap_zoho_bulk.results.records import Batch
+from tap_zoho_bulk.singer.schema import ID_PROPERTY
 
 # Encodes like singer-sdk's msgspec writer: Decimal as a JSON number, exact.
 _LINES = msgspec.json.Encoder(decimal_format="number")

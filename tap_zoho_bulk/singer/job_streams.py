@@ -23,14 +23,18 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 
 from tap_zoho_bulk.errors import ConfigError, UnsafeURLError, ZohoAPIError
-from tap_zoho_bulk.records import CorruptArchiveError, UnsafeArchiveError, open_result_member
-from tap_zoho_bulk.streams import ModuleStream
+from tap_zoho_bulk.results.records import (
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    open_result_member,
+)
+from tap_zoho_bulk.singer.streams import ModuleStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-    from tap_zoho_bulk.bulk import JobStats
-    from tap_zoho_bulk.tap import TapZohoBulk
+    from tap_zoho_bulk.singer.tap import TapZohoBulk
+    from tap_zoho_bulk.zoho.jobs import JobStats
 
 BULK_WRITE_JOBS = "bulk_write_jobs"
 BULK_WRITE_RESULTS = "bulk_write_results"

@@ -37,14 +37,14 @@ from typing import IO, Any, Generic, ParamSpec, TypeVar
 
 import msgspec
 
-from tap_zoho_bulk.conversions import (
+from tap_zoho_bulk.results.conversions import (
     CONVERSION_ERRORS,
     ColumnConverter,
     column_converter,
     converter_for,
     utc_datetime_converter,
 )
-from tap_zoho_bulk.schema import ID_PROPERTY
+from tap_zoho_bulk.singer.schema import ID_PROPERTY
 
 DEFAULT_MAX_COMPRESSION_RATIO = 200
 DEFAULT_MAX_MEMBER_SIZE = 16 * 1024**3
@@ -881,7 +881,7 @@ class ParsePool(ProcessPoolExecutor):
         self._forks = "forkserver" in multiprocessing.get_all_start_methods()
         if self._forks:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["tap_zoho_bulk.emit"])
+            context.set_forkserver_preload(["tap_zoho_bulk.singer.emit"])
         else:
             context = multiprocessing.get_context("spawn")  # type: ignore[assignment]
         # Only this process holds the writing end: workers read end-of-file once it is gone.

@@ -13,8 +13,12 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
-from tap_zoho_bulk import settings
-from tap_zoho_bulk.bulk import (
+from tap_zoho_bulk.errors import ConfigError, ParseWorkerError, ZohoTapError
+from tap_zoho_bulk.results.records import RecordReader, open_result_member
+from tap_zoho_bulk.singer import settings
+from tap_zoho_bulk.singer.emit import Envelope, RecordLines, Ties
+from tap_zoho_bulk.singer.writer import write_all
+from tap_zoho_bulk.zoho.jobs import (
     MAX_CRITERIA,
     MAX_FIELDS,
     BulkReader,
@@ -26,16 +30,12 @@ from tap_zoho_bulk.bulk import (
     count_criteria,
     window_criteria,
 )
-from tap_zoho_bulk.emit import Envelope, RecordLines, Ties
-from tap_zoho_bulk.errors import ConfigError, ParseWorkerError, ZohoTapError
-from tap_zoho_bulk.records import RecordReader, open_result_member
-from tap_zoho_bulk.writer import write_all
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-    from tap_zoho_bulk.run import Run
-    from tap_zoho_bulk.tap import TapZohoBulk
+    from tap_zoho_bulk.singer.run import Run
+    from tap_zoho_bulk.singer.tap import TapZohoBulk
 
 #: The stream's open jobs (created, not yet emitted), so that the next run takes them back
 #: instead of paying for them again: the first as `job_id`/`page`, the others in `later_jobs`.

@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tap_zoho_bulk.errors import ZohoTapError
-from tap_zoho_bulk.records import ParsePool
+from tap_zoho_bulk.results.records import ParsePool
 
 if TYPE_CHECKING:
-    from tap_zoho_bulk.bulk import BulkReader, ExportPlan
+    from tap_zoho_bulk.zoho.jobs import BulkReader, ExportPlan
 
 
 class Interrupted(SystemExit):

@@ -21,16 +21,6 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from tap_zoho_bulk.auth import (
-    API_SERVER,
-    RetryPolicy,
-    TokenManager,
-    connection_failure,
-    host_of,
-    note_answer,
-    origin_of,
-    shown_origin,
-)
 from tap_zoho_bulk.errors import (
     ConfigError,
     CreditBudgetExceeded,
@@ -39,6 +29,16 @@ from tap_zoho_bulk.errors import (
     RetryableAPIError,
     UnsafeURLError,
     ZohoAPIError,
+)
+from tap_zoho_bulk.zoho.auth import (
+    API_SERVER,
+    RetryPolicy,
+    TokenManager,
+    connection_failure,
+    host_of,
+    note_answer,
+    origin_of,
+    shown_origin,
 )
 
 # Credits per call (reference §8: 50 to initialise a bulk read job, 1 for any other CRM call).

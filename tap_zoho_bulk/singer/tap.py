@@ -21,16 +21,16 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
-from tap_zoho_bulk import metadata, settings
-from tap_zoho_bulk.auth import RetryPolicy, TokenManager, data_center
-from tap_zoho_bulk.bulk import ApiVersion, BulkReader, Polling
-from tap_zoho_bulk.client import CreditLedger, ZohoClient
 from tap_zoho_bulk.errors import ConfigError, RetryableAPIError, ZohoAPIError, ZohoTapError
-from tap_zoho_bulk.run import Interrupted, ModulesFailed, Run
-from tap_zoho_bulk.schema import module_schema, property_schema
-from tap_zoho_bulk.state import check_state
-from tap_zoho_bulk.streams import ModuleStream
-from tap_zoho_bulk.writer import BufferedMsgSpecWriter
+from tap_zoho_bulk.singer import job_streams, settings
+from tap_zoho_bulk.singer.run import Interrupted, ModulesFailed, Run
+from tap_zoho_bulk.singer.schema import module_schema, property_schema
+from tap_zoho_bulk.singer.state import check_state
+from tap_zoho_bulk.singer.streams import ModuleStream
+from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
+from tap_zoho_bulk.zoho.auth import RetryPolicy, TokenManager, data_center
+from tap_zoho_bulk.zoho.client import CreditLedger, ZohoClient
+from tap_zoho_bulk.zoho.jobs import ApiVersion, BulkReader, Polling
 
 # Modules Zoho lists as api_supported that Bulk Read refuses (reference §7).
 UNEXPORTABLE_MODULES = frozenset(
@@ -249,9 +249,9 @@ class TapZohoBulk(Tap):
                     self, module=entry.tap_stream_id, schema=entry.schema.to_dict(), run=self.run
                 )
                 for entry in entries
-                if entry.tap_stream_id not in metadata.STREAM_NAMES
-            ] + metadata.streams(self, [entry.tap_stream_id for entry in entries])
-        return self._discover_modules() + metadata.streams(self)
+                if entry.tap_stream_id not in job_streams.STREAM_NAMES
+            ] + job_streams.streams(self, [entry.tap_stream_id for entry in entries])
+        return self._discover_modules() + job_streams.streams(self)
 
     def _discover_modules(self) -> list[Stream]:
         answer = self.client.get_json(
