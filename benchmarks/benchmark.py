@@ -64,7 +64,8 @@ from typing import IO, Any, ClassVar, cast
 import msgspec
 from singer_sdk import Stream, Tap
 
-from tap_zoho_bulk.results.records import RecordReader, open_result_member
+from tap_zoho_bulk.results.archive import open_result_member, verify_result
+from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.simulator import Simulator, run_simulator
 from tap_zoho_bulk.simulator.data import Dataset
 from tap_zoho_bulk.singer.settings import SIMULATOR_EPOCH
@@ -380,6 +381,7 @@ class PrefetchedReader(BulkReader):
             polling=Polling(),
             max_concurrent_jobs=1,
             logger=tap.logger,
+            verify=verify_result,
         )
         self._page = page
         self._rows = rows

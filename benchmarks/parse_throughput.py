@@ -28,7 +28,8 @@ from pathlib import Path
 
 import msgspec
 
-from tap_zoho_bulk.results.records import RecordReader, open_result_member
+from tap_zoho_bulk.results.archive import open_result_member
+from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.singer.schema import module_schema
 
 MEMBER = "4150868000005376042.csv"

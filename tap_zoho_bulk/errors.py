@@ -6,7 +6,6 @@ contains a credential, because messages end up in orchestrator logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 
@@ -65,20 +64,6 @@ class ZohoAPIError(ZohoTapError):
             text += f". {hint}"
         super().__init__(text)
 
-    @classmethod
-    def from_envelope(cls, status: int, body: Any, *, hint: str = "") -> ZohoAPIError:
-        """Build from either the plain envelope or the `{"data": [envelope]}` wrapped form."""
-        envelope: Mapping[str, Any] = {}
-        if isinstance(body, Mapping):
-            data = body.get("data")
-            if isinstance(data, list) and data and isinstance(data[0], Mapping):
-                envelope = data[0]
-            else:
-                envelope = body
-        code = str(envelope.get("code") or f"HTTP_{status}")
-        message = str(envelope.get("message") or "no error message")
-        return cls(status, code, message, envelope.get("details"), hint=hint)
-
 
 class RetryableAPIError(ZohoAPIError):
     """A throttle (429), a server fault (5xx) or a broken connection: worth another try."""
@@ -106,11 +91,29 @@ class DownloadLimitError(ZohoAPIError):
     of the minute. Not a RetryableAPIError: a short backoff would only be refused again, so the
     download waits the lockout out instead."""
 
-    def __init__(self, status: int, body: Any, retry_after: float | None) -> None:
-        error = ZohoAPIError.from_envelope(status, body)
-        super().__init__(status, error.code, error.zoho_message, error.details)
+    def __init__(
+        self, status: int, code: str, message: str, details: Any, *, retry_after: float | None
+    ) -> None:
+        super().__init__(status, code, message, details)
         self.retry_after = retry_after
 
 
 class DownloadLockedError(ZohoTapError):
     """Result downloads stayed locked until the caller's deadline, or the run stopped meanwhile."""
+
+
+class ArchiveError(Exception):
+    """The result file cannot be read as a Bulk Read result.
+
+    Raised by the results layer, which checks archives, and caught by the Zoho layer, which
+    downloads them again or gives up with a ResultFileError; so it is named here, where both
+    can see it. Not a ZohoTapError: its message names the file, not what the user should do.
+    """
+
+
+class CorruptArchiveError(ArchiveError):
+    """Not a ZIP, truncated, or damaged: downloading the result again may help."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """A ZIP that is not shaped like a Bulk Read result and is refused unread."""

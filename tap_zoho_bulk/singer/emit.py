@@ -17,18 +17,22 @@ from typing import Any
 
 import msgspec
 
-from tap_zoho_bulk.results.records import Batch
-from tap_zoho_bulk.singer.schema import ID_PROPERTY
+from tap_zoho_bulk.results.batch import ID_PROPERTY, Batch
 
 # Encodes like singer-sdk's msgspec writer: Decimal as a JSON number, exact.
 _LINES = msgspec.json.Encoder(decimal_format="number")
 
 
 #: A RECORD message as singer-sdk's writer encodes it: "type" first, then the fields in order,
-#: "time_extracted" left out when there is none.
+#: "version" and "time_extracted" left out when there is none.
 _RecordMessage = msgspec.defstruct(
     "RecordMessage",
-    [("stream", str), ("record", Any), ("time_extracted", datetime | None, None)],
+    [
+        ("stream", str),
+        ("record", Any),
+        ("version", int | None, None),
+        ("time_extracted", datetime | None, None),
+    ],
     tag_field="type",
     tag="RECORD",
     omit_defaults=True,
@@ -42,6 +46,8 @@ class Envelope:
 
     stream: str
     time_extracted: datetime | None
+    #: The table version of a full-table sync that emits ACTIVATE_VERSION, else None.
+    version: int | None = None
 
     def lines(self, batch: Batch) -> bytes:
         """RECORD lines for a batch, encoded together."""
@@ -49,6 +55,7 @@ class Envelope:
             _RecordMessage,
             itertools.repeat(self.stream),
             batch.structs(),
+            itertools.repeat(self.version),
             itertools.repeat(self.time_extracted),
         )
         return _LINES.encode_lines(list(messages))

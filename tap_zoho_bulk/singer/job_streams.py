@@ -11,29 +11,31 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
+from typing_extensions import override
 
-from tap_zoho_bulk.errors import ConfigError, UnsafeURLError, ZohoAPIError
-from tap_zoho_bulk.results.records import (
-    CorruptArchiveError,
-    UnsafeArchiveError,
-    open_result_member,
-)
-from tap_zoho_bulk.singer.streams import ModuleStream
+from tap_zoho_bulk.errors import ConfigError, CorruptArchiveError, UnsafeArchiveError
+from tap_zoho_bulk.results.archive import open_result_member, verify_result
+from tap_zoho_bulk.utc import parse_utc, utc_text
+from tap_zoho_bulk.zoho import bulk_write
+from tap_zoho_bulk.zoho.wire import WriteFile, WriteJob, WriteResource, id_text, module_names
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_zoho_bulk.singer.run import Run
     from tap_zoho_bulk.singer.tap import TapZohoBulk
+    from tap_zoho_bulk.zoho.client import ZohoClient
+    from tap_zoho_bulk.zoho.criteria import ApiVersion
     from tap_zoho_bulk.zoho.jobs import JobStats
 
 BULK_WRITE_JOBS = "bulk_write_jobs"
@@ -205,18 +207,24 @@ READ_JOB_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-def streams(tap: TapZohoBulk, names: Iterable[str] | None = None) -> list[Stream]:
+def streams(
+    tap: TapZohoBulk,
+    run: Run,
+    client: ZohoClient,
+    version: ApiVersion,
+    names: Iterable[str] | None = None,
+) -> list[Stream]:
     """The metadata streams (all, or those named, e.g. by an input catalog), sharing one fetch
     of the write jobs; checks `bulk_write_job_ids` before any stream spends a credit."""
     wanted = STREAM_NAMES if names is None else STREAM_NAMES.intersection(names)
-    jobs = WriteJobs(tap, write_job_ids(tap.config))
+    jobs = WriteJobs(client, version, write_job_ids(tap.config), tap.logger)
     built: list[Stream] = []
     if BULK_WRITE_JOBS in wanted:
         built.append(BulkWriteJobsStream(tap, jobs))
     if BULK_WRITE_RESULTS in wanted:
-        built.append(BulkWriteResultsStream(tap, jobs))
+        built.append(BulkWriteResultsStream(tap, jobs, client))
     if BULK_READ_JOBS in wanted:
-        built.append(BulkReadJobsStream(tap))
+        built.append(BulkReadJobsStream(tap, run))
     return built
 
 
@@ -237,38 +245,26 @@ def write_job_ids(config: Mapping[str, Any]) -> list[str]:
 class WriteJobs:
     """The named bulk write jobs, fetched on first use and kept for the rest of the run."""
 
-    def __init__(self, tap: TapZohoBulk, ids: Sequence[str]) -> None:
-        self._tap = tap
+    def __init__(
+        self, client: ZohoClient, version: ApiVersion, ids: Sequence[str], logger: logging.Logger
+    ) -> None:
+        self._client = client
+        self._version = version
+        self._logger = logger
         self.ids = list(ids)
-        self._fetched: list[dict[str, Any]] | None = None
+        self._fetched: list[WriteJob] | None = None
 
-    def fetch(self, stream: str) -> list[dict[str, Any]]:
-        """Each known job's object as Zoho returns it; unknown ids become warnings."""
+    def fetch(self, stream: str) -> list[WriteJob]:
+        """Each known job as Zoho describes it; unknown ids become warnings."""
         if self._fetched is None:
-            fetched = (self._fetch_one(job_id, stream) for job_id in self.ids)
+            fetched = (
+                bulk_write.fetch_job(
+                    self._client, self._version, job_id, stream=stream, logger=self._logger
+                )
+                for job_id in self.ids
+            )
             self._fetched = [job for job in fetched if job is not None]
         return self._fetched
-
-    def _fetch_one(self, job_id: str, stream: str) -> dict[str, Any] | None:
-        tap = self._tap
-        try:
-            answer = tap.client.get_json(
-                f"/crm/bulk/{tap.api_version.name}/write/{job_id}", kind="write", stream=stream
-            )
-        except ZohoAPIError as exc:
-            # 400 in the v2.1 capture (seed 003), 404 on the v2 doc page (seed 004).
-            if exc.code != "RESOURCE_NOT_FOUND":
-                raise
-            tap.logger.warning(
-                "Bulk write job %s does not exist in this Zoho org (RESOURCE_NOT_FOUND); "
-                "remove it from bulk_write_job_ids.",
-                job_id,
-            )
-            return None
-        if not isinstance(answer, Mapping):
-            msg = f"Zoho returned no job object for bulk write job {job_id}."
-            raise ZohoAPIError(200, "UNEXPECTED_RESPONSE", msg)
-        return {**answer, "id": str(answer.get("id") or job_id)}
 
 
 class _MetadataStream(Stream):
@@ -287,7 +283,6 @@ class _MetadataStream(Stream):
         self.selected_by_default = selected_by_default
         super().__init__(tap, schema=schema, name=name)
         self.primary_keys = primary_keys
-        self._tap_ref = tap
 
 
 class BulkWriteJobsStream(_MetadataStream):
@@ -303,6 +298,7 @@ class BulkWriteJobsStream(_MetadataStream):
         )
         self._jobs = jobs
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         for job in self._jobs.fetch(self.name):
             yield write_job_record(job)
@@ -315,7 +311,7 @@ class BulkWriteResultsStream(_MetadataStream):
     so the access token only ever goes to the API domain or Zoho's own HTTPS hosts.
     """
 
-    def __init__(self, tap: TapZohoBulk, jobs: WriteJobs) -> None:
+    def __init__(self, tap: TapZohoBulk, jobs: WriteJobs, client: ZohoClient) -> None:
         super().__init__(
             tap,
             name=BULK_WRITE_RESULTS,
@@ -324,75 +320,50 @@ class BulkWriteResultsStream(_MetadataStream):
             selected_by_default=bool(jobs.ids),
         )
         self._jobs = jobs
+        self._client = client
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         for job in self._jobs.fetch(self.name):
-            if normalize_status(job.get("status")) != "COMPLETED":
-                self.logger.info(
-                    "Bulk write job %s is %s: no result rows yet.", job["id"], job.get("status")
-                )
+            if normalize_status(job.status) != "COMPLETED":
+                self.logger.info("Bulk write job %s is %s: no result rows yet.", job.id, job.status)
                 continue
-            url = _text(_object(job.get("result")).get("download_url"))
+            url = job.download_url
             if not url:
                 self.logger.warning(
-                    "Bulk write job %s is COMPLETED but Zoho gave no download_url.", job["id"]
+                    "Bulk write job %s is COMPLETED but Zoho gave no download_url.", job.id
                 )
                 continue
             yield from self._rows(job, url)
 
-    def _rows(self, job: Mapping[str, Any], url: str) -> Iterator[dict[str, Any]]:
-        job_id = str(job["id"])
-        resources = [r for r in job.get("resource") or [] if isinstance(r, Mapping)]
-        module = _module(resources[0].get("module"))[0] if resources else None
+    def _rows(self, job: WriteJob, url: str) -> Iterator[dict[str, Any]]:
+        job_id = str(job.id)
+        module = module_names(job.resource[0].module)[0] if job.resource else None
         with tempfile.TemporaryDirectory(prefix="tap-zoho-bulk-write-") as tmp:
             path = Path(tmp) / f"{job_id}.zip"
-            name = self._download(job_id, url, path)
-            if name is None:
+            if not bulk_write.download_result(
+                self._client,
+                job_id,
+                url,
+                path,
+                verify=lambda downloaded: _verify_write_result(downloaded, job_id),
+                stream=self.name,
+                logger=self.logger,
+            ):
                 return
-            with open_result_member(path, name) as member:
+            with open_result_member(path, _only_member(path, job_id)) as member:
                 text = io.TextIOWrapper(member, encoding="utf-8-sig", errors="replace", newline="")
                 yield from result_records(csv.reader(text), job_id=job_id, module=module)
-
-    def _download(self, job_id: str, url: str, path: Path) -> str | None:
-        """The result file's CSV member name once downloaded; None if Zoho no longer has it.
-
-        A body cut short without the connection noticing only shows as an unreadable archive,
-        so that is downloaded once more before giving up.
-        """
-        if not self._fetch(job_id, url, path):
-            return None
-        try:
-            return _only_member(path, job_id)
-        except CorruptArchiveError as exc:
-            self.logger.warning("%s; downloading it again.", exc)
-        if not self._fetch(job_id, url, path):
-            return None
-        return _only_member(path, job_id)
-
-    def _fetch(self, job_id: str, url: str, path: Path) -> bool:
-        try:
-            self._tap_ref.client.download(url, path, kind="write", stream=self.name)
-        except UnsafeURLError as exc:
-            msg = f"Not downloading the result of bulk write job {job_id}: {exc}"
-            raise UnsafeURLError(msg) from None
-        except ZohoAPIError as exc:
-            if exc.code != "RESOURCE_NOT_FOUND":
-                raise
-            self.logger.warning(
-                "The result file of bulk write job %s is no longer available at Zoho.", job_id
-            )
-            return False
-        return True
 
 
 class BulkReadJobsStream(_MetadataStream):
     """One record per bulk read job this run created: latency, polls, size and credits.
 
-    It reads `BulkReader.jobs`, which is final once every module stream has emitted its pages;
-    the SDK syncs streams in name order and module names sort before `bulk_read_jobs`.
+    It reads the run's jobs, final once every module stream has emitted its pages: the tap
+    syncs this stream after all the others.
     """
 
-    def __init__(self, tap: TapZohoBulk) -> None:
+    def __init__(self, tap: TapZohoBulk, run: Run) -> None:
         super().__init__(
             tap,
             name=BULK_READ_JOBS,
@@ -400,94 +371,72 @@ class BulkReadJobsStream(_MetadataStream):
             primary_keys=["job_id"],
             selected_by_default=False,
         )
+        self._run = run
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        tap = self._tap_ref
-        modules = [s for s in tap.streams.values() if isinstance(s, ModuleStream) and s.selected]
-        if not modules:
-            self.logger.info("No module stream is selected, so no bulk read job to report.")
-            return
-        order = list(tap.streams)
-        later = [s.name for s in modules if order.index(s.name) > order.index(self.name)]
-        if later:
-            self.logger.warning(
-                "'%s' is synced before module stream(s) %s; their jobs are reported as they "
-                "are now, and later pages are missing.",
-                self.name,
-                ", ".join(later),
-            )
-        reader = tap.run.reader
-        for job in list(reader.jobs if reader else []):
+        for job in self._run.jobs():
             yield read_job_record(job)
 
 
 # -- records --------------------------------------------------------------------------------
 
 
-def write_job_record(job: Mapping[str, Any]) -> dict[str, Any]:
-    """A Zoho bulk write job object (any API version) as a `bulk_write_jobs` record."""
-    created_by = _object(job.get("created_by"))
-    callback = _object(job.get("callback"))
-    result = _object(job.get("result"))
+def write_job_record(job: WriteJob) -> dict[str, Any]:
+    """A Zoho bulk write job (any API version) as a `bulk_write_jobs` record."""
+    created_by, callback = job.created_by, job.callback
     return {
-        "id": str(job["id"]),
-        "status": _text(job.get("status")),
-        "normalized_status": normalize_status(job.get("status")),
-        "operation": _text(job.get("operation")),
-        "character_encoding": _text(job.get("character_encoding")),
-        "ignore_empty": _bool(job.get("ignore_empty")),
-        "created_time": utc_time(job.get("created_time")),
+        "id": str(job.id),
+        "status": job.status,
+        "normalized_status": normalize_status(job.status),
+        "operation": job.operation,
+        "character_encoding": job.character_encoding,
+        "ignore_empty": job.ignore_empty,
+        "created_time": utc_time(job.created_time),
         "created_by": (
-            {"id": _text(created_by.get("id")), "name": _text(created_by.get("name"))}
-            if created_by
+            {"id": id_text(created_by.id), "name": created_by.name}
+            if created_by is not None
             else None
         ),
         "callback": (
-            {"url": _text(callback.get("url")), "method": _text(callback.get("method"))}
-            if callback
-            else None
+            {"url": callback.url, "method": callback.method} if callback is not None else None
         ),
-        "download_url": _text(result.get("download_url")),
-        "resources": [
-            _resource_record(r) for r in job.get("resource") or [] if isinstance(r, Mapping)
-        ],
+        "download_url": job.download_url,
+        "resources": [_resource_record(r) for r in job.resource],
     }
 
 
-def _resource_record(resource: Mapping[str, Any]) -> dict[str, Any]:
-    module, module_id = _module(resource.get("module"))
-    file = _object(resource.get("file"))
+def _resource_record(resource: WriteResource) -> dict[str, Any]:
+    module, module_id = module_names(resource.module)
+    file = resource.file or WriteFile()
     return {
         "module": module,
         "module_id": module_id,
-        "type": _text(resource.get("type")),
-        "status": _text(resource.get("status")),
-        "normalized_status": normalize_status(resource.get("status")),
-        "code": _text(resource.get("code")),
-        "find_by": _text(resource.get("find_by")),
+        "type": resource.type,
+        "status": resource.status,
+        "normalized_status": normalize_status(resource.status),
+        "code": resource.code,
+        "find_by": resource.find_by,
         "file": {
-            "name": _text(file.get("name")),
-            "status": _text(file.get("status")),
-            "normalized_status": normalize_status(file.get("status")),
-            "added_count": _int(file.get("added_count")),
-            "skipped_count": _int(file.get("skipped_count")),
-            "updated_count": _int(file.get("updated_count")),
-            "total_count": _int(file.get("total_count")),
+            "name": file.name,
+            "status": file.status,
+            "normalized_status": normalize_status(file.status),
+            "added_count": file.added_count,
+            "skipped_count": file.skipped_count,
+            "updated_count": file.updated_count,
+            "total_count": file.total_count,
         },
         "field_mappings": [
             {
-                "api_name": _text(m.get("api_name")),
-                "index": _int(m.get("index")),
-                "format": _text(m.get("format")),
-                "find_by": _text(m.get("find_by")),
-                "module": _module(m.get("module"))[0],
-                "default_value": m.get("default_value")
-                if isinstance(m.get("default_value"), Mapping)
-                else None,
-                "parent_column_index": _int(m.get("parent_column_index")),
+                "api_name": m.api_name,
+                "index": m.index,
+                "format": m.format,
+                "find_by": m.find_by,
+                "module": module_names(m.module)[0],
+                "default_value": m.default_value,
+                "parent_column_index": m.parent_column_index,
             }
-            for m in resource.get("field_mappings") or []
-            if isinstance(m, Mapping)
+            for m in resource.field_mappings
         ],
     }
 
@@ -546,8 +495,8 @@ def read_job_record(job: JobStats) -> dict[str, Any]:
         "state": job.state,
         "count": job.count,
         "more_records": job.more_records,
-        "created_time": _utc_text(job.created_at),
-        "completed_time": _utc_text(job.completed_at) if job.completed_at else None,
+        "created_time": utc_text(job.created_at),
+        "completed_time": utc_text(job.completed_at) if job.completed_at else None,
         "seconds_to_complete": job.seconds_to_complete,
         "polls": job.polls,
         "criteria": job.criteria if isinstance(job.criteria, Mapping) else None,
@@ -569,16 +518,20 @@ def utc_time(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return utc_text(parse_utc(value))
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _utc_text(moment)
 
 
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
+def _verify_write_result(path: Path, job_id: str) -> None:
+    """Check a bulk write result whole before any of its rows is emitted, as a Bulk Read
+    result is; raises CorruptArchiveError or UnsafeArchiveError."""
+    name = _only_member(path, job_id)
+    try:
+        verify_result(path, name)
+    except ValueError as exc:  # a member name like a path
+        msg = f"The result of bulk write job {job_id} holds a file named like a path: {exc}"
+        raise UnsafeArchiveError(msg) from None
 
 
 def _only_member(path: Path, job_id: str) -> str:
@@ -597,34 +550,3 @@ def _only_member(path: Path, job_id: str) -> str:
         )
         raise UnsafeArchiveError(msg)
     return names[0]
-
-
-def _module(value: object) -> tuple[str | None, str | None]:
-    """(api_name, id) of a module given as a string (v2) or `{id, api_name}` (v2.1+)."""
-    if isinstance(value, Mapping):
-        return _text(value.get("api_name")), _text(value.get("id"))
-    return _text(value), None
-
-
-def _object(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, Mapping | list):
-        return None
-    return str(value)
-
-
-def _bool(value: object) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None

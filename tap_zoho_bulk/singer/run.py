@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tap_zoho_bulk.errors import ZohoTapError
-from tap_zoho_bulk.results.records import ParsePool
+from tap_zoho_bulk.results.pool import ParsePool
 
 if TYPE_CHECKING:
-    from tap_zoho_bulk.zoho.jobs import BulkReader, ExportPlan
+    from tap_zoho_bulk.zoho.jobs import BulkReader, ExportPlan, JobStats
 
 
 class Interrupted(SystemExit):
@@ -102,11 +102,18 @@ class Run:
         self._publishers = [_Publisher(plan.stream, publish) for plan, publish in plans]
         reader.start([plan for plan, _ in plans])
 
+    def jobs(self) -> list[JobStats]:
+        """Every bulk read job this run created, so far."""
+        return list(self.reader.jobs) if self.reader is not None else []
+
     def parse_pool(self) -> ParsePool | None:
         """Worker processes that read large result files, started the first time one is read;
         None when `parse_processes` is 0."""
         if self._pool is None and self._parse_processes > 0:
-            self._pool = ParsePool(self._parse_processes)
+            self._pool = ParsePool(
+                self._parse_processes,
+                preload=("tap_zoho_bulk.results.reader", "tap_zoho_bulk.singer.emit"),
+            )
             self.logger.info(
                 "Reading large result files in %d worker processes.", self._parse_processes
             )

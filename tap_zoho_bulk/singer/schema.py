@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tap_zoho_bulk.results.batch import ID_PROPERTY
+
 logger = logging.getLogger(__name__)
 
-#: The CSV column that carries the record id. Zoho documents `id` but its files say `Id`.
-ID_PROPERTY = "Id"
 
 #: Data types a Bulk Read job refuses or cannot flatten into one CSV column.
 NON_EXPORTABLE_DATA_TYPES = frozenset({"fileupload", "multiselectlookup", "subform"})

@@ -6,11 +6,10 @@ credits.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,10 +18,11 @@ from typing import Any, NoReturn, cast
 from singer_sdk import typing as th
 
 from tap_zoho_bulk.errors import ConfigError
+from tap_zoho_bulk.utc import parse_utc
 from tap_zoho_bulk.zoho.auth import DATA_CENTERS, ENVIRONMENTS, data_center
+from tap_zoho_bulk.zoho.criteria import API_VERSIONS
 
 SIMULATOR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-API_VERSIONS = ["v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"]
 REPLICATION_KEYS = ["Created_Time", "Modified_Time"]
 
 # A number from a config file: singer-sdk parses fractions as Decimal, callers pass floats.
@@ -83,7 +83,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         "api_version",
         th.StringType,
         default="v8",
-        allowed_values=API_VERSIONS,
+        allowed_values=list(API_VERSIONS),
         title="API version",
         description="Zoho CRM API version for metadata and Bulk Read calls.",
     ),
@@ -251,6 +251,8 @@ class Connection:
     client_secret: str
     refresh_token: str
     data_center: str
+    #: Ends what the connection started (the built-in simulator); the tap calls it when done.
+    close: Callable[[], None] = lambda: None
 
 
 def connection(config: Mapping[str, Any], *, logger: logging.Logger) -> Connection:
@@ -264,8 +266,8 @@ def connection(config: Mapping[str, Any], *, logger: logging.Logger) -> Connecti
             "setup'), or use_simulator=true to try the tap without an account."
         )
         raise ConfigError(msg)
-    center = data_center(config.get("data_center", "us"))
-    environment = config.get("environment", "production")
+    center = data_center(setting(config, "data_center"))
+    environment = setting(config, "environment")
     api_domain = config.get("api_domain")
     if not api_domain and environment != "production":
         api_domain = center.api_domain(environment)
@@ -275,7 +277,7 @@ def connection(config: Mapping[str, Any], *, logger: logging.Logger) -> Connecti
         client_id=config["client_id"],
         client_secret=config["client_secret"],
         refresh_token=config["refresh_token"],
-        data_center=config.get("data_center", "us"),
+        data_center=setting(config, "data_center"),
     )
 
 
@@ -283,14 +285,13 @@ def _simulator_connection(config: Mapping[str, Any], logger: logging.Logger) -> 
     from tap_zoho_bulk.simulator import Simulator  # noqa: PLC0415 - only when asked for
 
     simulator = Simulator(
-        seed=config.get("simulator_seed", 1),
-        records=config.get("simulator_records", 500),
+        seed=setting(config, "simulator_seed"),
+        records=setting(config, "simulator_records"),
         # A fixed "now" makes the simulated org the same on every run, so incremental runs
         # against it behave as against a real org that nobody is editing.
         now=SIMULATOR_EPOCH,
     )
     simulator.start()
-    atexit.register(simulator.stop)
     logger.info("Extracting from the built-in Zoho CRM simulator at %s.", simulator.base_url)
     return Connection(
         accounts_url=simulator.accounts_url,
@@ -299,6 +300,7 @@ def _simulator_connection(config: Mapping[str, Any], logger: logging.Logger) -> 
         client_secret=simulator.client_secret,
         refresh_token=simulator.refresh_token,
         data_center="us",
+        close=simulator.stop,
     )
 
 
@@ -308,19 +310,16 @@ def start_date(config: Mapping[str, Any]) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        return parse_utc(str(value))
+    except (ValueError, OverflowError):
         msg = f"start_date '{value}' is not an ISO 8601 date or date-time (e.g. 2024-01-31)."
         raise ConfigError(msg) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def replication_key(config: Mapping[str, Any], module: str) -> str:
     """The module's override, else the tap-wide replication key."""
     overrides = config.get("replication_keys") or {}
-    key = str(overrides.get(module) or config.get("replication_key") or "Created_Time")
+    key = str(overrides.get(module) or setting(config, "replication_key"))
     if key not in REPLICATION_KEYS:
         msg = f"replication key '{key}' for '{module}' must be one of {REPLICATION_KEYS}."
         raise ConfigError(msg)
@@ -378,9 +377,9 @@ def check_start(config: Mapping[str, Any]) -> None:
     """Validate what can be validated without calling Zoho."""
     start_date(config)
     if not config.get("use_simulator"):
-        data_center(config.get("data_center", "us"))
+        data_center(setting(config, "data_center"))
     _check_numbers(config)
-    separator = _setting(config, "multiselect_separator")
+    separator = setting(config, "multiselect_separator")
     if not isinstance(separator, str) or not separator:
         _refuse("multiselect_separator", separator, "a non-empty string")
     if (config.get("parse_processes") or 0) < 0:
@@ -415,7 +414,7 @@ def _check_numbers(config: Mapping[str, Any]) -> None:
     _at_least(config, "simulator_records", 0, integer=True)
 
 
-def _setting(config: Mapping[str, Any], name: str) -> Any:
+def setting(config: Mapping[str, Any], name: str) -> Any:
     """The configured value, else the schema's default.
 
     singer-sdk fills in schema defaults when it validates a config, so the fallback matters
@@ -442,7 +441,7 @@ def _at_least(
     `null` passes singer-sdk's schema check (every setting is nullable) but would reach the
     code as None; it is refused here, with the default to fall back on by leaving it out.
     """
-    value = _setting(config, name)
+    value = setting(config, name)
     kinds: tuple[type, ...] = (int,) if integer else (int, float, Decimal)
     number = isinstance(value, kinds) and not isinstance(value, bool)
     if number and (value > minimum if above else value >= minimum):

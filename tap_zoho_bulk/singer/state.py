@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from tap_zoho_bulk.errors import ConfigError
 from tap_zoho_bulk.singer.settings import shown
+from tap_zoho_bulk.utc import parse_utc
 
 DATE_TIME = "an ISO 8601 date-time string, e.g. 2025-06-01T00:00:00Z"
 PAGE = "an integer >= 1"
@@ -142,9 +142,7 @@ def _is_date_time(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment.astimezone(UTC)
+        parse_utc(value)
     except (ValueError, OverflowError):
         return False
     return True

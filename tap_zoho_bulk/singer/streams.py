@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib.encoding.simple import RecordMessage
+from typing_extensions import override
 
 from tap_zoho_bulk.errors import ConfigError, ParseWorkerError, ZohoTapError
-from tap_zoho_bulk.results.records import RecordReader, open_result_member
+from tap_zoho_bulk.results.archive import open_result_member
+from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.singer import settings
-from tap_zoho_bulk.singer.emit import Envelope, RecordLines, Ties
-from tap_zoho_bulk.singer.writer import write_all
-from tap_zoho_bulk.zoho.jobs import (
+from tap_zoho_bulk.singer.emit import Ties
+from tap_zoho_bulk.singer.sdk_bypass import DirectRecords
+from tap_zoho_bulk.zoho.criteria import (
     MAX_CRITERIA,
     MAX_FIELDS,
+    combine_criteria,
+    count_criteria,
+    window_criteria,
+)
+from tap_zoho_bulk.zoho.jobs import (
     BulkReader,
     ExportPlan,
     ExportStopped,
     PageFile,
     ResumedJob,
-    combine_criteria,
-    count_criteria,
-    window_criteria,
 )
 
 if TYPE_CHECKING:
@@ -40,19 +41,20 @@ if TYPE_CHECKING:
 #: The stream's open jobs (created, not yet emitted), so that the next run takes them back
 #: instead of paying for them again: the first as `job_id`/`page`, the others in `later_jobs`.
 JOB_STATE_KEY = "bulk_job"
-PROGRESS_KEY = "progress_markers"  # singer-sdk's not-yet-final bookmark of a stream
 TIES_STATE_KEY = "bookmark_ids"  # ids already emitted at the bookmark's second
 #: Result files (ZIP bytes) from which reading in worker processes pays for starting them.
 PARALLEL_BYTES = 4 * 1024 * 1024
 
 
-class ModuleStream(Stream):
+class ModuleStream(DirectRecords):
     """A CRM module exported through Bulk Read.
 
     Rows of a result file are in no particular order, so the bookmark (the largest replication
     key seen, in UTC) is only promoted when the stream completes. Windows start at the bookmark
     inclusively, because Zoho times have second precision; records already emitted at that
-    exact second are remembered by id and not emitted twice.
+    exact second are remembered by id and not emitted twice. Records are written a batch at a
+    time, around singer-sdk's per-record loop, when nothing in that loop would change them
+    (`DirectRecords`).
     """
 
     is_sorted = False
@@ -70,8 +72,6 @@ class ModuleStream(Stream):
         else:
             self.logger.info("'%s' has no %s: syncing it full-table.", module, key)
         self._run = run
-        self._extracted_at: datetime | None = None
-        self._record_counter = metrics.record_counter(module)
 
     def selected_columns(self) -> list[str]:
         """Selected properties in schema order, `Id` first.
@@ -166,6 +166,7 @@ class ModuleStream(Stream):
             return floor
         return bookmark
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Emit the records of each downloaded page, deleting each file once read.
 
@@ -189,12 +190,12 @@ class ModuleStream(Stream):
         try:
             pages = reader.pages(self.name, self._between_outputs)
             while (page := self._next_page(pages)) is not None:
-                self._extracted_at = page.job.completed_at
+                self.time_extracted = page.job.completed_at
                 started = time.monotonic()
                 try:
                     with open_result_member(page.path, page.member) as member:
                         if direct:
-                            self._write_records(parser, member, page, ties)
+                            self._write_page(parser, member, page, ties)
                         else:
                             for batch in ties.filter(parser.batches(member, source=page.member)):
                                 self._between_outputs()
@@ -202,10 +203,10 @@ class ModuleStream(Stream):
                 finally:
                     page.path.unlink(missing_ok=True)
                 reader.done_with(page)
-                if self.replication_key and ties.max_value is not None:
-                    super()._increment_stream_state({self.replication_key: ties.max_value})
+                if ties.max_value is not None:
+                    self.advance_bookmark(ties.max_value)
                 self.show_jobs(reader)
-                self._write_state()
+                self.write_state()
                 elapsed = time.monotonic() - started
                 self.logger.info(
                     "'%s' page %d: %d records in %.1fs (%.0f records/s; job %s, %d polls).",
@@ -219,9 +220,9 @@ class ModuleStream(Stream):
                 )
         except _ExportFailed as failed:
             run.fail(self.name, failed.error)
-            self.stream_state.pop(PROGRESS_KEY, None)
+            self.forget_progress()
             self.show_jobs(reader)
-            self._write_state()
+            self.write_state()
             return
         self.stream_state.pop(JOB_STATE_KEY, None)
         ties.save(self.stream_state, TIES_STATE_KEY)
@@ -251,11 +252,7 @@ class ModuleStream(Stream):
         created since the last one."""
         self._run.check()
         if self._run.publish_jobs():
-            self._write_state()
-
-    def _write_state(self) -> None:
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+            self.write_state()
 
     def show_jobs(self, reader: BulkReader) -> None:
         """Put the stream's open jobs into its STATE (main thread only)."""
@@ -272,36 +269,17 @@ class ModuleStream(Stream):
             "later_jobs": [{"job_id": job.job_id, "page": job.page} for job in later],
         }
 
-    # What follows replaces per-record work of singer-sdk 0.54 that this stream makes redundant:
-    # records are built from the selected schema with JSON-native values, so pruning and
-    # conforming them would change nothing. Together it about triples throughput (benchmarks/).
-
-    def _writes_directly(self) -> bool:
-        """Whether records may bypass the SDK's per-record loop and be written a batch at a time.
-
-        Only when nothing in that loop would change them: no stream map or flattening (inline
-        maps then still work, through the SDK's path) and no dry-run record limit.
-        """
-        maps = self.stream_maps
-        return (
-            self.ABORT_AT_RECORD_COUNT is None
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and maps[0].stream_alias == self.name
-        )
-
-    def _write_records(
+    def _write_page(
         self, parser: RecordReader, member: IO[bytes], page: PageFile, ties: Ties
     ) -> None:
-        """RECORD lines, exactly as the SDK's writer would write them, one write per batch, or
-        per piece when a large page is read in the tap's worker processes."""
-        encode = RecordLines(Envelope(self.name, self._extracted_at), ties)
+        """A page's RECORD lines, one write per batch, or per piece when a large page is read
+        in the tap's worker processes."""
         pool = self._run.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
         try:
-            for piece in parser.map_pieces(member, encode, pool, source=page.member):
-                write_all(piece.lines)
-                self._record_counter.increment(piece.count)
+            for piece in parser.map_pieces(
+                member, self.record_lines(ties), pool, source=page.member
+            ):
+                self.write_lines(piece)
                 ties.absorb(piece.max_value, piece.max_ids)
                 self._between_outputs()
         except BrokenProcessPool as exc:
@@ -311,35 +289,6 @@ class ModuleStream(Stream):
                 "tap's own process)."
             )
             raise ParseWorkerError(msg) from exc
-        self.state_manager.is_flushed = False
-
-    def get_record_counter(self, **kwargs: Any) -> metrics.Counter:
-        """The SDK's counter, kept so records written a batch at a time are counted too."""
-        self._record_counter = super().get_record_counter(**kwargs)
-        return self._record_counter
-
-    def _generate_record_messages(
-        self, record: dict[str, Any]
-    ) -> Generator[RecordMessage, None, None]:
-        """RECORD messages without the SDK's per-record pruning and conforming.
-
-        Records are built from the selected schema only, with JSON-native values, so pruning
-        deselected keys and conforming types would change nothing. Stream maps still apply.
-        """
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=self._extracted_at,
-                )
-
-    def _increment_stream_state(
-        self, latest_record: dict[str, Any], *, context: Context | None = None
-    ) -> None:
-        """Bookmarks advance once per page (from `_Ties`), not once per record."""
 
 
 class _ExportFailed(Exception):

@@ -22,6 +22,7 @@ from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from tap_zoho_bulk.errors import ConfigError, RetryableAPIError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.results.archive import verify_result
 from tap_zoho_bulk.singer import job_streams, settings
 from tap_zoho_bulk.singer.run import Interrupted, ModulesFailed, Run
 from tap_zoho_bulk.singer.schema import module_schema, property_schema
@@ -30,7 +31,8 @@ from tap_zoho_bulk.singer.streams import ModuleStream
 from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
 from tap_zoho_bulk.zoho.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.zoho.client import CreditLedger, ZohoClient
-from tap_zoho_bulk.zoho.jobs import ApiVersion, BulkReader, Polling
+from tap_zoho_bulk.zoho.criteria import ApiVersion
+from tap_zoho_bulk.zoho.jobs import BulkReader, Polling
 
 # Modules Zoho lists as api_supported that Bulk Read refuses (reference §7).
 UNEXPORTABLE_MODULES = frozenset(
@@ -102,16 +104,16 @@ class TapZohoBulk(Tap):
 
     @cached_property
     def api_version(self) -> ApiVersion:
-        return ApiVersion.parse(self.config.get("api_version", "v8"))
+        return ApiVersion.parse(settings.setting(self.config, "api_version"))
 
     @cached_property
     def client(self) -> ZohoClient:
         """The one client (and so the one access token) shared by all streams and threads."""
         conn = self.connection
         retry = RetryPolicy(
-            max_tries=self.config.get("request_max_tries", 8),
-            base_seconds=self.config.get("request_backoff_base_seconds", 1.0),
-            max_seconds=self.config.get("request_backoff_max_seconds", 60.0),
+            max_tries=settings.setting(self.config, "request_max_tries"),
+            base_seconds=settings.setting(self.config, "request_backoff_base_seconds"),
+            max_seconds=settings.setting(self.config, "request_backoff_max_seconds"),
         )
         session = requests.Session()
         tokens = TokenManager(
@@ -130,10 +132,10 @@ class TapZohoBulk(Tap):
             trusted_domains=data_center(conn.data_center).zoho_domains,
             retry=retry,
             credits=CreditLedger(budget=self.config.get("max_credits_per_run")),
-            downloads_per_minute=self.config.get("downloads_per_minute", 10),
+            downloads_per_minute=settings.setting(self.config, "downloads_per_minute"),
             logger=self.logger,
             session=session,
-            pool_size=max(16, 2 * self.config.get("max_concurrent_jobs", 8)),
+            pool_size=max(16, 2 * settings.setting(self.config, "max_concurrent_jobs")),
         )
 
     # singer-sdk marks sync_all and run_connection_test final; these wrap its own loop (they
@@ -152,7 +154,7 @@ class TapZohoBulk(Tap):
             raise
         finally:
             self.run.deferring_signals = False
-            self.run.close()
+            self._close()
         if self.run.failures:
             raise ModulesFailed(self.run.failures)
 
@@ -162,7 +164,32 @@ class TapZohoBulk(Tap):
             self.run.open()
             return super().run_connection_test()
         finally:
-            self.run.close()
+            self._close()
+
+    @override
+    def run_discovery(self) -> str:
+        try:
+            return super().run_discovery()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """End the run and what the connection started (the built-in simulator, if any)."""
+        self.run.close()
+        if "connection" in self.__dict__:  # never start a simulator only to stop it
+            self.connection.close()
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """singer-sdk's streams in name order, but the audit of this run's bulk read jobs last,
+        once every module stream has created and emitted its jobs (singer-sdk syncs them in
+        this dict's order)."""
+        streams = super().streams
+        audit = streams.pop(job_streams.BULK_READ_JOBS, None)
+        if audit is not None:
+            streams[job_streams.BULK_READ_JOBS] = audit
+        return streams
 
     def _start_run(self) -> None:
         """Start every selected module's export at once, after checking all of them."""
@@ -178,12 +205,13 @@ class TapZohoBulk(Tap):
             client=self.client,
             version=self.api_version,
             polling=Polling(
-                first_seconds=self.config.get("poll_interval_min_seconds", 2.0),
-                max_seconds=self.config.get("poll_interval_max_seconds", 300.0),
-                timeout_seconds=self.config.get("job_timeout_seconds", 21600.0),
+                first_seconds=settings.setting(self.config, "poll_interval_min_seconds"),
+                max_seconds=settings.setting(self.config, "poll_interval_max_seconds"),
+                timeout_seconds=settings.setting(self.config, "job_timeout_seconds"),
             ),
-            max_concurrent_jobs=self.config.get("max_concurrent_jobs", 8),
+            max_concurrent_jobs=settings.setting(self.config, "max_concurrent_jobs"),
             logger=self.logger,
+            verify=verify_result,
         )
 
     def _stop_with_state(self, stop: BaseException) -> None:
@@ -240,6 +268,7 @@ class TapZohoBulk(Tap):
         )
         return list(answer.get("fields") or []) if answer else None
 
+    @override
     def discover_streams(self) -> Sequence[Stream]:
         """Streams from the input catalog when there is one, else from Zoho's metadata APIs."""
         if self.input_catalog is not None:
@@ -250,8 +279,16 @@ class TapZohoBulk(Tap):
                 )
                 for entry in entries
                 if entry.tap_stream_id not in job_streams.STREAM_NAMES
-            ] + job_streams.streams(self, [entry.tap_stream_id for entry in entries])
-        return self._discover_modules() + job_streams.streams(self)
+            ] + job_streams.streams(
+                self,
+                self.run,
+                self.client,
+                self.api_version,
+                [entry.tap_stream_id for entry in entries],
+            )
+        return self._discover_modules() + job_streams.streams(
+            self, self.run, self.client, self.api_version
+        )
 
     def _discover_modules(self) -> list[Stream]:
         answer = self.client.get_json(

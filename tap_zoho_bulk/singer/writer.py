@@ -6,6 +6,7 @@ import sys
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage
+from typing_extensions import override
 
 
 class BufferedMsgSpecWriter(MsgSpecWriter):
@@ -16,6 +17,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     STATE before the records it covers, and a killed tap never loses a STATE it has written.
     """
 
+    @override
     def write_message(self, message: Message) -> None:
         """Write one message, flushing unless it is a record."""
         write_all(self.format_message(message))

@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import backoff
+import msgspec
 import requests
 import urllib3
 
 from tap_zoho_bulk.errors import AuthError, ConfigError, ConnectionFailedError, RetryableAPIError
+from tap_zoho_bulk.zoho.wire import TokenAnswer
 
 T = TypeVar("T")
 
@@ -302,22 +304,25 @@ class TokenManager:
         note_answer(self._token_url)
         if 300 <= response.status_code < 400:
             raise self._redirected(response)
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableAPIError(response.status_code, "TOKEN_ENDPOINT_ERROR", "server error")
-        error = body.get("error") if isinstance(body, dict) else None
-        if error:
-            raise self._token_error(str(error), str(body.get("error_description") or ""))
-        if response.status_code != 200 or "access_token" not in body:
+        try:
+            answer = msgspec.json.decode(response.content, type=TokenAnswer, strict=False)
+        except msgspec.DecodeError as exc:
+            msg = (
+                f"Zoho's accounts server answered HTTP {response.status_code} without a token "
+                f"this tap can read ({exc})."
+            )
+            raise AuthError(msg) from None
+        if answer.error:
+            raise self._token_error(answer.error, answer.error_description or "")
+        if response.status_code != 200 or answer.access_token is None:
             msg = f"Zoho's accounts server answered HTTP {response.status_code} without a token."
             raise AuthError(msg)
         return AccessToken(
-            value=str(body["access_token"]),
-            expires_at=time.monotonic() + _usable_lifetime(body),
-            api_domain=body.get("api_domain"),
+            value=answer.access_token,
+            expires_at=time.monotonic() + _usable_lifetime(answer),
+            api_domain=answer.api_domain,
         )
 
     def _redirected(self, response: requests.Response) -> AuthError:
@@ -358,13 +363,13 @@ class TokenManager:
         return AuthError(msg)
 
 
-def _usable_lifetime(body: dict[str, Any]) -> float:
+def _usable_lifetime(answer: TokenAnswer) -> float:
     """Seconds to keep using a token: its life minus a margin so no call lands on an expired one.
 
     Zoho's legacy answer carried `expires_in_sec` in seconds and `expires_in` in milliseconds.
     """
-    if "expires_in_sec" in body:
-        lifetime = float(body["expires_in_sec"])
+    if answer.expires_in_sec is not None:
+        lifetime = answer.expires_in_sec
     else:
-        lifetime = float(body.get("expires_in", 3600))
+        lifetime = 3600.0 if answer.expires_in is None else answer.expires_in
     return max(lifetime - min(300.0, lifetime / 10), 1.0)

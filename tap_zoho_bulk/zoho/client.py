@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -40,6 +40,9 @@ from tap_zoho_bulk.zoho.auth import (
     origin_of,
     shown_origin,
 )
+from tap_zoho_bulk.zoho.wire import ZohoError, decode, error_of
+
+T = TypeVar("T")
 
 # Credits per call (reference §8: 50 to initialise a bulk read job, 1 for any other CRM call).
 BULK_READ_CREDITS = 50
@@ -212,6 +215,18 @@ class ZohoClient:
         """POST a JSON body and return the JSON answer."""
         return self.request("POST", path, kind=kind, stream=stream, json=body).json()
 
+    def get_as(self, answer: type[T], path: str, *, kind: str, stream: str) -> T:
+        """GET an answer of one of the shapes in `wire`."""
+        response = self.request("GET", path, kind=kind, stream=stream)
+        return _decoded(response, answer, kind, stream)
+
+    def post_as(
+        self, answer: type[T], path: str, body: Mapping[str, Any], *, kind: str, stream: str
+    ) -> T:
+        """POST a JSON body and read the answer as one of the shapes in `wire`."""
+        response = self.request("POST", path, kind=kind, stream=stream, json=body)
+        return _decoded(response, answer, kind, stream)
+
     def download(
         self,
         url: str,
@@ -323,7 +338,7 @@ class ZohoClient:
 
     def _send(self, call: _Call) -> requests.Response:
         response, token = self._attempt(call)
-        if response.status_code == 401 and _code(response) == "INVALID_TOKEN":
+        if response.status_code == 401 and _error_of(response).code == "INVALID_TOKEN":
             # Expired or revoked early: mint a fresh token and try once more, at once.
             self._tokens.invalidate(token)
             response, token = self._attempt(call)
@@ -353,12 +368,13 @@ class ZohoClient:
 
     def _error(self, response: requests.Response, kind: str, *, download: bool) -> ZohoAPIError:
         status = response.status_code
-        body = _body(response)
-        code = ZohoAPIError.from_envelope(status, body).code
+        code, message, details = _error_of(response)
         if status == 429 and download:
-            return DownloadLimitError(status, body, _retry_after(response))
+            return DownloadLimitError(
+                status, code, message, details, retry_after=_retry_after(response)
+            )
         if status == 429 or status >= 500:
-            return RetryableAPIError.from_envelope(status, body)
+            return RetryableAPIError(status, code, message, details)
         hint = ""
         if code == "OAUTH_SCOPE_MISMATCH":
             hint = SCOPE_HINTS.get("bulk" if kind in {"create", "poll", "download"} else kind, "")
@@ -366,7 +382,7 @@ class ZohoClient:
             hint = PERMISSION_HINT
         elif status in {301, 302, 303, 307, 308}:
             hint = "Zoho redirected the call; check data_center, environment and api_domain."
-        return ZohoAPIError.from_envelope(status, body, hint=hint)
+        return ZohoAPIError(status, code, message, details, hint=hint)
 
 
 def _pause(seconds: float, stop: threading.Event | None) -> bool:
@@ -387,15 +403,13 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
-def _body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return {"code": f"HTTP_{response.status_code}", "message": response.reason or "no body"}
+def _error_of(response: requests.Response) -> ZohoError:
+    return error_of(response.status_code, response.content, response.reason or "")
 
 
-def _code(response: requests.Response) -> str:
-    return ZohoAPIError.from_envelope(response.status_code, _body(response)).code
+def _decoded(response: requests.Response, answer: type[T], kind: str, stream: str) -> T:
+    what = f"Zoho's answer to the {kind} call for '{stream}'"
+    return decode(response.content, answer, status=response.status_code, what=what)
 
 
 def _save(response: requests.Response, dest: Path) -> int:

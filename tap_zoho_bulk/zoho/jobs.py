@@ -1,4 +1,4 @@
-"""A Bulk Read export's lifecycle: build the query, create a job, poll it, download each page.
+"""A Bulk Read export's lifecycle: create a job, poll it, download each page, page after page.
 
 Each selected module gets one background `ModuleExport` thread that walks its pages (one job per
 200,000 rows) and hands downloaded result files to the main thread through a small queue. Job
@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import queue
-import re
 import shutil
 import tempfile
 import threading
@@ -25,129 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from tap_zoho_bulk.errors import (
-    ConfigError,
     CreditBudgetExceeded,
-    DownloadLockedError,
     JobFailedError,
-    ResultFileError,
     ZohoAPIError,
     ZohoTapError,
 )
-from tap_zoho_bulk.results.records import CorruptArchiveError, UnsafeArchiveError, verify_result
 from tap_zoho_bulk.zoho.auth import floats_in
 from tap_zoho_bulk.zoho.client import BULK_READ_CREDITS, ZohoClient
+from tap_zoho_bulk.zoho.criteria import ApiVersion, build_query
+from tap_zoho_bulk.zoho.download import download_verified
+from tap_zoho_bulk.zoho.wire import CreateAnswer, JobError, ReadJobAnswer, ReadResult
 
-MAX_CRITERIA = 25  # Zoho's limit on leaves in one query (reference §4.3)
-MAX_FIELDS = 200  # above this Zoho silently exports every field (reference §4.2)
 TMP_PREFIX = "tap-zoho-bulk-"
 KNOWN_STATES = {"ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE"}
-VERSION_RE = re.compile(r"^v(\d+)(?:\.(\d+))?$")
 #: Credits a create leaves in the budget for each job not yet downloaded (its own included): a
 #: few polls and the download. A job whose polls outrun it stops the run, and the next run
 #: takes the job back rather than paying for it again.
 FINISH_CREDITS = 5
-DOWNLOAD_ATTEMPTS = 3  # downloads of one result before a damaged file stops the run
 WINDOW_RESTARTS = 3  # expired page tokens tolerated per export before giving up
-
-
-@dataclass(frozen=True)
-class ApiVersion:
-    """A Zoho API version and the request shapes that go with it (reference §1.2)."""
-
-    name: str
-    major: int
-    minor: int
-
-    @classmethod
-    def parse(cls, name: str) -> ApiVersion:
-        match = VERSION_RE.match(name)
-        if not match or not 2 <= int(match.group(1)) <= 8:
-            msg = f"Unsupported api_version '{name}': use v2, v2.1, v3 ... v8."
-            raise ConfigError(msg)
-        return cls(name, int(match.group(1)), int(match.group(2) or 0))
-
-    @property
-    def module_as_object(self) -> bool:
-        """v2 takes `"module": "Leads"`; v2.1 and later `{"api_name": "Leads"}`."""
-        return (self.major, self.minor) > (2, 0)
-
-    @property
-    def uses_page_token(self) -> bool:
-        """v7+ reach records past the first 200,000 only through `page_token`."""
-        return self.major >= 7
-
-
-def window_criteria(
-    replication_key: str, start: datetime | None, end: datetime
-) -> list[dict[str, str]]:
-    """`start <= key < end` at second precision, as Zoho rejects milliseconds."""
-    bounds = [("greater_equal", start), ("less_than", end)]
-    return [
-        {"api_name": replication_key, "comparator": comparator, "value": _zoho_time(moment)}
-        for comparator, moment in bounds
-        if moment is not None
-    ]
-
-
-def combine_criteria(leaves: Sequence[Mapping[str, Any]], user: Mapping[str, Any] | None) -> Any:
-    """AND the window with the user's criteria; None when there is nothing to filter on."""
-    parts: list[Mapping[str, Any]] = [*leaves]
-    if user:
-        parts.append(user)
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    return {"group_operator": "and", "group": parts}
-
-
-def count_criteria(criteria: Any) -> int:
-    """Leaves in a criteria tree, the unit of Zoho's 25-criteria limit."""
-    if not isinstance(criteria, Mapping):
-        return 0
-    if "group" in criteria:
-        return sum(count_criteria(c) for c in criteria.get("group") or [])
-    return 1
-
-
-def shape_criteria(criteria: Any, version: ApiVersion) -> Any:
-    """Render leaves as v2 `api_name` or v2.1+ `field: {api_name}`, accepting either as input."""
-    if not isinstance(criteria, Mapping):
-        return criteria
-    if "group" in criteria:
-        return {
-            "group_operator": str(criteria.get("group_operator", "and")).lower(),
-            "group": [shape_criteria(c, version) for c in criteria["group"]],
-        }
-    api_name = criteria.get("api_name") or (criteria.get("field") or {}).get("api_name")
-    leaf: dict[str, Any] = {
-        "comparator": criteria.get("comparator"),
-        "value": criteria.get("value"),
-    }
-    if version.module_as_object:
-        return {"field": {"api_name": api_name}, **leaf}
-    return {"api_name": api_name, **leaf}
-
-
-def build_query(
-    version: ApiVersion,
-    module: str,
-    fields: Sequence[str] | None,
-    criteria: Any,
-    page: int,
-) -> dict[str, Any]:
-    """The create-job body for one page, shaped for `version`."""
-    query: dict[str, Any] = {"module": {"api_name": module} if version.module_as_object else module}
-    if fields:
-        query["fields"] = list(fields)
-    if criteria:
-        query["criteria"] = shape_criteria(criteria, version)
-    query["page"] = page
-    return {"query": query}
-
-
-def _zoho_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass(frozen=True)
@@ -302,10 +196,14 @@ class BulkReader:
         polling: Polling,
         max_concurrent_jobs: int,
         logger: logging.Logger,
+        verify: Callable[[Path, str], None],
         prefetch_pages: int = 2,
     ) -> None:
         self.client = client
         self.version = version
+        # Checks a downloaded result whole (path, its one member), raising CorruptArchiveError
+        # or UnsafeArchiveError: the results layer's `verify_result`, passed in by the tap.
+        self.verify_result = verify
         self.polling = polling
         self.logger = logger
         self.stopping = threading.Event()
@@ -358,15 +256,19 @@ class BulkReader:
         with self._jobs_lock:
             self.jobs.append(job)
 
-    def create(self, stream: str, body: Mapping[str, Any]) -> Any:
+    def create(self, stream: str, body: Mapping[str, Any]) -> CreateAnswer:
         """The create call, refused once the run is stopping."""
         with self._create_gate:
             if self.stopping.is_set():
                 msg = f"The export of '{stream}' was stopped before its next job."
                 raise ExportStopped(msg)
             self._check_budget(stream)
-            answer = self.client.post_json(
-                f"/crm/bulk/{self.version.name}/read", body, kind="create", stream=stream
+            answer = self.client.post_as(
+                CreateAnswer,
+                f"/crm/bulk/{self.version.name}/read",
+                body,
+                kind="create",
+                stream=stream,
             )
             self.unfinished(+1)
             return answer
@@ -648,12 +550,11 @@ class ModuleExport(threading.Thread):
             raise
         try:
             answer = self.reader.create(self.plan.stream, body)
-            details = answer["data"][0]["details"]
         except BaseException:
             self.reader.slots.release()
             self._room.release()
             raise
-        job = self._job(str(details["id"]), page)
+        job = self._job(answer.job_id, page)
         self.reader.record(job)
         self._opened(job)
         self._log.info(
@@ -688,14 +589,14 @@ class ModuleExport(threading.Thread):
     def _poll_once(self, job: JobStats) -> bool:
         """One status call; True once the job is COMPLETED."""
         self._check_running()
-        answer = self.reader.client.get_json(
+        detail = self.reader.client.get_as(
+            ReadJobAnswer,
             f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}",
             kind="poll",
             stream=self.plan.stream,
-        )
-        detail = answer["data"][0]
+        ).job
         job.polls += 1
-        state = str(detail.get("state"))
+        state = detail.state
         if state != job.state:
             elapsed = (datetime.now(UTC) - job.created_at).total_seconds()
             self._log.info(
@@ -708,87 +609,50 @@ class ModuleExport(threading.Thread):
                 "does not know; stopping rather than guessing. Please report it."
             )
             raise JobFailedError(msg)
-        result = detail.get("result") or {}
+        result = detail.result or ReadResult()
         if state == "FAILURE":
-            error = result.get("error_message") or {}
-            reason = error.get("message") if isinstance(error, Mapping) else error
-            code = error.get("code", "") if isinstance(error, Mapping) else ""
+            error = result.error_message or JobError()
+            reason = error.message if isinstance(error, JobError) else error
+            code = (error.code or "") if isinstance(error, JobError) else ""
             msg = f"Zoho bulk read job {job.job_id} of '{self.plan.stream}' failed: {code} {reason}"
             raise JobFailedError(msg)
         if state != "COMPLETED":
             return False
         job.completed_at = datetime.now(UTC)
-        job.count = int(result.get("count", 0))
-        job.more_records = bool(result.get("more_records"))
-        job.next_page_token = result.get("next_page_token")
-        job.page = int(result.get("page", job.page))
+        job.count = result.count
+        job.more_records = result.more_records
+        job.next_page_token = result.next_page_token
+        job.page = job.page if result.page is None else result.page
         return True
 
     def _download(self, job: JobStats) -> Path:
-        """Download the page's result and verify it whole, downloading again while it is damaged.
-
-        A cut or corrupted transfer can be a complete HTTP response (the body is simply wrong),
-        so only the archive itself tells; it must tell here, before the main thread emits any
-        of its records.
-        """
+        """Download the page's result, verified whole before the main thread emits any of it."""
         dest = self.reader.tmp_dir / f"{job.job_id}.zip"
-        url = f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}/result"
-        attempt = 1
-        while True:
-            self._check_running()
-            started = time.monotonic()
-            try:
-                size = self.reader.client.download(
-                    url,
-                    dest,
-                    kind="download",
-                    stream=self.plan.stream,
-                    deadline=job.deadline,
-                    stop=self.reader.stopping,
-                )
-            except DownloadLockedError:
-                self._check_running()  # stopped while waiting: the run is ending, not failing
-                raise
-            try:
-                verify_result(dest, job.result_member)
-            except UnsafeArchiveError as exc:
-                dest.unlink(missing_ok=True)
-                msg = (
-                    f"Refusing the result of job {job.job_id} of '{self.plan.stream}' page "
-                    f"{job.page}: {exc}. None of its records were emitted."
-                )
-                raise ResultFileError(msg) from None
-            except CorruptArchiveError as exc:
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    dest.unlink(missing_ok=True)
-                    msg = (
-                        f"The result of job {job.job_id} of '{self.plan.stream}' page {job.page} "
-                        f"was damaged in {attempt} downloads ({exc}); the next run resumes "
-                        "from the last STATE."
-                    )
-                    raise ResultFileError(msg) from None
-                self._log.warning(
-                    "The result of job %s of '%s' page %d is damaged (%s); downloading it "
-                    "again (%d of %d).",
-                    job.job_id,
-                    self.plan.stream,
-                    job.page,
-                    exc,
-                    attempt + 1,
-                    DOWNLOAD_ATTEMPTS,
-                )
-                attempt += 1
-                continue
-            self._log.info(
-                "Downloaded page %d of '%s' (%d records, %.1f MB) in %.1fs.",
-                job.page,
-                self.plan.stream,
-                job.count,
-                size / 1e6,
-                time.monotonic() - started,
-            )
-            self.reader.unfinished(-1)
-            return dest
+        started = time.monotonic()
+        size = download_verified(
+            self.reader.client,
+            f"/crm/bulk/{self.reader.version.name}/read/{job.job_id}/result",
+            dest,
+            verify=lambda path: self.reader.verify_result(path, job.result_member),
+            what=f"job {job.job_id} of '{self.plan.stream}' page {job.page}",
+            kind="download",
+            stream=self.plan.stream,
+            logger=self._log,
+            then="the next run resumes from the last STATE",
+            deadline=job.deadline,
+            stop=self.reader.stopping,
+            check_running=self._check_running,
+        )
+        self._log.info(
+            "Downloaded page %d of '%s' (%d records, %.1f MB) in %.1fs.",
+            job.page,
+            self.plan.stream,
+            job.count,
+            size / 1e6,
+            time.monotonic() - started,
+        )
+        self.reader.unfinished(-1)
+        return dest
 
 
 def _refuses_page_token(error: ZohoAPIError) -> bool:

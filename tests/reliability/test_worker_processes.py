@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tap_zoho_bulk.results import records as records_module
-from tap_zoho_bulk.results.records import ParsePool
+from tap_zoho_bulk.results import pool as pool_module
+from tap_zoho_bulk.results.pool import ParsePool
 from tap_zoho_bulk.simulator import Simulator
 from tests.reliability.support import TAP, assert_exact, run_tap, write_json
 from tests.tap.harness import config_for, simulator
 from tests.tap.test_parallel import process_state, read_through
-from tests.tap.test_records import LOGGER, random_csv, sequential, write_zip
+from tests.tap.test_records import random_csv, sequential, write_zip
 
 #: One page of Leads whose ZIP is over 4 MB (`streams.PARALLEL_BYTES`), so workers read it.
 RECORDS = 30_000
@@ -68,9 +68,9 @@ def deep_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setattr(
         multiprocessing.util, "get_temp_dir", lambda: tempfile.mkdtemp(prefix="pymp-")
     )
-    records_module._fork_server_can_listen.cache_clear()
+    pool_module._fork_server_can_listen.cache_clear()
     yield deep
-    records_module._fork_server_can_listen.cache_clear()
+    pool_module._fork_server_can_listen.cache_clear()
 
 
 def test_multiprocessing_alone_moves_to_the_first_short_writable_temp_dir(
@@ -78,8 +78,8 @@ def test_multiprocessing_alone_moves_to_the_first_short_writable_temp_dir(
 ) -> None:
     (tmp_path / "short").mkdir()
     folders = (str(tmp_path / "missing"), str(tmp_path / "short"))
-    monkeypatch.setattr(records_module, "_SHORT_TEMP_DIRS", folders)
-    assert records_module._fork_server_can_listen()
+    monkeypatch.setattr(pool_module, "_SHORT_TEMP_DIRS", folders)
+    assert pool_module._fork_server_can_listen()
     assert [p.name[:5] for p in (tmp_path / "short").iterdir()] == ["pymp-"]
     assert tempfile.tempdir == deep_tmpdir  # where the tap's own files go
 
@@ -90,11 +90,11 @@ def test_without_a_short_temp_dir_large_pages_are_read_in_the_taps_process(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(records_module, "_SHORT_TEMP_DIRS", (str(tmp_path / "missing"),))
+    monkeypatch.setattr(pool_module, "_SHORT_TEMP_DIRS", (str(tmp_path / "missing"),))
     content = random_csv(random.Random(8), 300)
     pool = ParsePool(2)
     try:
-        with caplog.at_level(logging.WARNING, logger=LOGGER):
+        with caplog.at_level(logging.WARNING, logger=pool_module.__name__):
             for _ in range(2):
                 assert read_through(pool, write_zip(tmp_path, content)) == sequential(content)[1:]
     finally:

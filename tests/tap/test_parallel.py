@@ -22,8 +22,11 @@ import pytest
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from tap_zoho_bulk.errors import ParseWorkerError
-from tap_zoho_bulk.results import records as records_module
-from tap_zoho_bulk.results.records import Batch, ParsePool, RecordReader, open_result_member
+from tap_zoho_bulk.results import pieces as pieces_module
+from tap_zoho_bulk.results.archive import open_result_member
+from tap_zoho_bulk.results.batch import Batch
+from tap_zoho_bulk.results.pool import ParsePool
+from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.singer import streams as streams_module
 from tap_zoho_bulk.singer.emit import Envelope, RecordLines, Ties
 from tap_zoho_bulk.singer.tap import TapZohoBulk
@@ -31,7 +34,7 @@ from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
 from tests.tap.harness import config_for, next_second, run_cli, simulator, sync
 from tests.tap.test_records import MEMBER, TEXT_SCHEMA, random_csv, sequential, write_zip
 
-LOGGER = "tap_zoho_bulk.results.records"
+LOGGER = "tap_zoho_bulk.results.reader"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def pool() -> Iterator[ParsePool]:
 @pytest.fixture
 def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of a few KB, so that small test files are read by many workers' pieces."""
-    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 4096)
+    monkeypatch.setattr(pieces_module, "_CHUNK_SIZE", 4096)
 
 
 def read_through(
@@ -70,7 +73,7 @@ def test_a_record_cut_short_in_a_worker_is_read_again_with_the_next_piece(
 ) -> None:
     # Stray quotes mislead the cut, so pieces end inside multi-line fields and hand back
     # their tails; the piece after each, already in flight, is read again behind the tail.
-    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 64)
+    monkeypatch.setattr(pieces_module, "_CHUNK_SIZE", 64)
     lines = ["Id,A,B,C"]
     for i in range(300):
         lines.append(f'{i},it"s,"multi\nline",x' if i % 7 == 3 else f'{i},"a\nb",plain,"q""q"')

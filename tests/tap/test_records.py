@@ -15,18 +15,15 @@ import msgspec
 import pytest
 from singer_sdk.singerlib.json import serialize_json
 
-from tap_zoho_bulk.results import records as records_module
-from tap_zoho_bulk.results.records import (
-    CorruptArchiveError,
-    RecordReader,
-    UnsafeArchiveError,
-    open_result_member,
-)
+from tap_zoho_bulk.errors import CorruptArchiveError, UnsafeArchiveError
+from tap_zoho_bulk.results import pieces as pieces_module
+from tap_zoho_bulk.results.archive import open_result_member
+from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.singer.schema import module_schema
 
 JOB = "4150868000005376042"
 MEMBER = f"{JOB}.csv"
-LOGGER = "tap_zoho_bulk.results.records"
+LOGGER = "tap_zoho_bulk.results.reader"
 
 FIELDS = [
     {"api_name": "id", "data_type": "bigint"},
@@ -490,7 +487,7 @@ def sequential(content: str) -> list[list[str]]:
 
 
 def read_in_pieces(tmp_path: Path, content: str, size: int, monkeypatch) -> list[list[str]]:
-    monkeypatch.setattr(records_module, "_CHUNK_SIZE", size)
+    monkeypatch.setattr(pieces_module, "_CHUNK_SIZE", size)
     reader = RecordReader(TEXT_SCHEMA, stream_name="Deals")
     path = write_zip(tmp_path, content)
     with open_result_member(path, MEMBER, max_compression_ratio=10_000) as member:
@@ -542,7 +539,7 @@ def test_a_header_cut_by_pieces_and_a_bom(tmp_path, monkeypatch, size):
 
 
 def test_invalid_utf8_in_small_pieces_is_counted_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(records_module, "_CHUNK_SIZE", 5)
+    monkeypatch.setattr(pieces_module, "_CHUNK_SIZE", 5)
     content = csv_of("Id,Name,Notes").encode() + b"1,caf\xe9,\xff\r\n2,\xe6\x9d\xb1,ok\r\n"
     reader = RecordReader(SCHEMA, stream_name="Deals")
     records = read_all(write_zip(tmp_path, content), reader)
@@ -604,7 +601,7 @@ def test_stopping_early_leaves_the_archive_closed_and_counts_what_was_read(tmp_p
 def test_invalid_utf8_in_a_record_read_again_is_counted_once(tmp_path, monkeypatch, size):
     # A stray quote misleads the cut, so pieces end inside the multi-line fields that hold
     # the bad bytes; those records are read again with the next piece.
-    monkeypatch.setattr(records_module, "_CHUNK_SIZE", size)
+    monkeypatch.setattr(pieces_module, "_CHUNK_SIZE", size)
     rows = [b"Id,A,B,C"]
     for i in range(20):
         rows.append(b'%d,it"s,"bad \xff\nbyte \xfe",x' % i)
