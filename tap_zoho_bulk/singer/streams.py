@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -17,6 +17,7 @@ from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.singer import settings
 from tap_zoho_bulk.singer.emit import Ties
 from tap_zoho_bulk.singer.sdk_bypass import DirectRecords
+from tap_zoho_bulk.utc import parse_utc, utc_text
 from tap_zoho_bulk.zoho.criteria import (
     MAX_CRITERIA,
     MAX_FIELDS,
@@ -116,12 +117,15 @@ class ModuleStream(DirectRecords):
                     "The bookmark of '%s' (%s) is not before this run's start (%s): no job is "
                     "created. Check the STATE (or the clock of the machine that wrote it).",
                     self.name,
-                    _utc_text(start),
-                    _utc_text(end),
+                    utc_text(start, whole_seconds=True),
+                    utc_text(end, whole_seconds=True),
                 )
                 return None
             leaves = window_criteria(self.replication_key, start, end)
-            window = (_utc_text(start) if start else None, _utc_text(end))
+            window = (
+                utc_text(start, whole_seconds=True) if start else None,
+                utc_text(end, whole_seconds=True),
+            )
         criteria = combine_criteria(leaves, settings.user_criteria(self.config, self.module))
         if count_criteria(criteria) > MAX_CRITERIA:
             msg = (
@@ -145,7 +149,7 @@ class ModuleStream(DirectRecords):
             return None
         if resume and resume.get("window"):
             start_text, end_text = resume["window"]
-            return (_parse_utc(start_text) if start_text else None), _parse_utc(end_text)
+            return (parse_utc(start_text) if start_text else None), parse_utc(end_text)
         return self._window_start(), self._run.started_at
 
     def _window_start(self) -> datetime | None:
@@ -161,7 +165,7 @@ class ModuleStream(DirectRecords):
                 self.replication_key,
             )
             value = None
-        bookmark = _parse_utc(value) if value else None
+        bookmark = parse_utc(value) if value else None
         if bookmark is None or (floor is not None and floor > bookmark):
             return floor
         return bookmark
@@ -182,7 +186,7 @@ class ModuleStream(DirectRecords):
             {"type": "object", "properties": _pick(self.schema, self.export_columns())},
             known_columns=list(self.schema["properties"]),
             stream_name=self.name,
-            multi_select_separator=self.config.get("multiselect_separator", ";"),
+            multi_select_separator=settings.setting(self.config, "multiselect_separator"),
             logger=self.logger,
         )
         ties = Ties.from_state(self.stream_state, self.replication_key, TIES_STATE_KEY)
@@ -310,12 +314,3 @@ def _open_jobs(resume: dict[str, Any] | None) -> tuple[ResumedJob, ...]:
 def _pick(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:
     properties = schema["properties"]
     return {name: properties[name] for name in names}
-
-
-def _parse_utc(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
