@@ -412,8 +412,11 @@ def test_a_signal_during_a_blocked_write_loses_no_byte() -> None:
     # A handled signal makes a large BufferedWriter.write on a full pipe return early: all of
     # the output must arrive all the same.
     for _ in range(5):
-        child = subprocess.Popen(
-            [sys.executable, "-c", WRITER], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        child = subprocess.Popen(  # unbuffered: `communicate` must see every byte after start
+            [sys.executable, "-c", WRITER],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
         )
         assert child.stdout is not None
         assert child.stdout.readline() == b"start\n"
