@@ -71,7 +71,8 @@ from tap_zoho_bulk.simulator.data import Dataset
 from tap_zoho_bulk.singer.settings import SIMULATOR_EPOCH
 from tap_zoho_bulk.singer.streams import ModuleStream
 from tap_zoho_bulk.singer.tap import TapZohoBulk
-from tap_zoho_bulk.zoho.jobs import BulkReader, ExportPlan, JobStats, PageFile, Polling
+from tap_zoho_bulk.zoho.jobs import ExportPlan, JobStats, PageFile, Polling
+from tap_zoho_bulk.zoho.reader import BulkReader
 
 MODULE = "Leads"
 SIX_MODULES = ["Accounts", "Contacts", "Deals", "Leads", "Shipments", "Tasks"]

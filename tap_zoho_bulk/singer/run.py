@@ -20,7 +20,8 @@ from tap_zoho_bulk.errors import ZohoTapError
 from tap_zoho_bulk.results.pool import ParsePool
 
 if TYPE_CHECKING:
-    from tap_zoho_bulk.zoho.jobs import BulkReader, ExportPlan, JobStats
+    from tap_zoho_bulk.zoho.jobs import ExportPlan, JobStats
+    from tap_zoho_bulk.zoho.reader import BulkReader
 
 
 class Interrupted(SystemExit):

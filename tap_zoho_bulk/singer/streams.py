@@ -25,13 +25,9 @@ from tap_zoho_bulk.zoho.criteria import (
     count_criteria,
     window_criteria,
 )
-from tap_zoho_bulk.zoho.jobs import (
-    BulkReader,
-    ExportPlan,
-    ExportStopped,
-    PageFile,
-    ResumedJob,
-)
+from tap_zoho_bulk.zoho.jobs import ExportPlan, PageFile, ResumedJob
+from tap_zoho_bulk.zoho.reader import BulkReader
+from tap_zoho_bulk.zoho.slots import ExportStopped
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context

@@ -29,10 +29,12 @@ from tap_zoho_bulk.singer.schema import module_schema, property_schema
 from tap_zoho_bulk.singer.state import check_state
 from tap_zoho_bulk.singer.streams import ModuleStream
 from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
+from tap_zoho_bulk.zoho import crm_settings
 from tap_zoho_bulk.zoho.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.zoho.client import CreditLedger, ZohoClient
 from tap_zoho_bulk.zoho.criteria import ApiVersion
-from tap_zoho_bulk.zoho.jobs import BulkReader, Polling
+from tap_zoho_bulk.zoho.jobs import Polling
+from tap_zoho_bulk.zoho.reader import BulkReader
 
 # Modules Zoho lists as api_supported that Bulk Read refuses (reference §7).
 UNEXPORTABLE_MODULES = frozenset(
@@ -260,13 +262,7 @@ class TapZohoBulk(Tap):
 
     def _module_fields(self, module: str) -> list[dict[str, Any]] | None:
         """A module's field metadata; None when Zoho has none to give (HTTP 204)."""
-        answer = self.client.get_json(
-            f"/crm/{self.api_version.name}/settings/fields",
-            kind="fields",
-            stream=module,
-            params={"module": module},
-        )
-        return list(answer.get("fields") or []) if answer else None
+        return crm_settings.module_fields(self.client, self.api_version, module, stream=module)
 
     @override
     def discover_streams(self) -> Sequence[Stream]:
@@ -291,11 +287,9 @@ class TapZohoBulk(Tap):
         )
 
     def _discover_modules(self) -> list[Stream]:
-        answer = self.client.get_json(
-            f"/crm/{self.api_version.name}/settings/modules", kind="modules", stream="discovery"
-        )
-        listed = [m for m in (answer or {}).get("modules", []) if m.get("api_supported")]
-        exportable = [m["api_name"] for m in listed if m["api_name"] not in UNEXPORTABLE_MODULES]
+        modules = crm_settings.list_modules(self.client, self.api_version, stream="discovery")
+        listed = [m.api_name for m in modules if m.api_supported and m.api_name]
+        exportable = [name for name in listed if name not in UNEXPORTABLE_MODULES]
         wanted = settings.wanted_modules(self.config, exportable)
         extra = settings.extra_columns(self.config)
         streams: list[Stream] = []

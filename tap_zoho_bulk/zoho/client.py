@@ -220,6 +220,21 @@ class ZohoClient:
         response = self.request("GET", path, kind=kind, stream=stream)
         return _decoded(response, answer, kind, stream)
 
+    def get_as_optional(
+        self,
+        answer: type[T],
+        path: str,
+        *,
+        kind: str,
+        stream: str,
+        params: Mapping[str, str] | None = None,
+    ) -> T | None:
+        """GET an answer of one of the shapes in `wire`; None for Zoho's 204 No Content."""
+        response = self.request("GET", path, kind=kind, stream=stream, params=params)
+        if response.status_code == 204 or not response.content:
+            return None
+        return _decoded(response, answer, kind, stream)
+
     def post_as(
         self, answer: type[T], path: str, body: Mapping[str, Any], *, kind: str, stream: str
     ) -> T:

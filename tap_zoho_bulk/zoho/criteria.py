@@ -1,6 +1,6 @@
 """What a Bulk Read job asks for: the API version's request shapes, criteria and the query.
 
-Pure functions of the version and the plan, with no I/O: the job lifecycle in `jobs.py` sends
+Pure functions of the version and the plan, with no I/O: the job lifecycle (`export.py`) sends
 what these build, and the Singer layer uses the limits and builders to check a plan up front.
 """
 

@@ -238,3 +238,32 @@ class WriteJob(msgspec.Struct):
     @property
     def download_url(self) -> str | None:
         return self.result.download_url if self.result else None
+
+
+# -- CRM settings: discovery (settings/modules, settings/fields) --------------------------------
+
+
+class CrmModule(msgspec.Struct):
+    """One element of settings/modules `modules` (`Module` above is a Bulk Write job's module).
+
+    `api_name` may be null in the v8 spec; `generated_type` is default, web, linking or custom.
+    """
+
+    api_name: str | None = None
+    api_supported: bool = False
+    generated_type: str | None = None
+    module_name: str | None = None
+    plural_label: str | None = None
+
+
+class ModulesAnswer(msgspec.Struct):
+    """`{"modules": [module]}` of GET /crm/{version}/settings/modules."""
+
+    modules: list[CrmModule] | None = None
+
+
+class FieldsAnswer(msgspec.Struct):
+    """`{"fields": [field]}` of GET /crm/{version}/settings/fields; each field stays a dict, as
+    the schema builder reads many of its keys."""
+
+    fields: list[dict[str, Any]] | None = None
