@@ -202,19 +202,6 @@ class ZohoClient:
             raise ZohoAPIError(0, "NO_API_DOMAIN", msg)
         return domain.rstrip("/")
 
-    def get_json(
-        self, path: str, *, kind: str, stream: str, params: Mapping[str, str] | None = None
-    ) -> Any:
-        """GET a JSON document; None for Zoho's 204 No Content."""
-        response = self.request("GET", path, kind=kind, stream=stream, params=params)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
-
-    def post_json(self, path: str, body: Mapping[str, Any], *, kind: str, stream: str) -> Any:
-        """POST a JSON body and return the JSON answer."""
-        return self.request("POST", path, kind=kind, stream=stream, json=body).json()
-
     def get_as(self, answer: type[T], path: str, *, kind: str, stream: str) -> T:
         """GET an answer of one of the shapes in `wire`."""
         response = self.request("GET", path, kind=kind, stream=stream)

@@ -162,10 +162,10 @@ def test_a_host_that_answered_once_is_retried_when_it_goes_away(
     sim: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     tap = TapZohoBulk(config=config_for(sim, modules=["Leads"], request_max_tries=3))
-    assert tap.client.get_json("/crm/v8/settings/modules", kind="modules", stream="x")
+    assert tap.client.request("GET", "/crm/v8/settings/modules", kind="modules", stream="x")
     sim.stop()
     with caplog.at_level(logging.WARNING), pytest.raises(ZohoTapError) as raised:
-        tap.client.get_json("/crm/v8/settings/modules", kind="modules", stream="x")
+        tap.client.request("GET", "/crm/v8/settings/modules", kind="modules", stream="x")
     assert len([r for r in caplog.records if "retry" in r.getMessage()]) == 2
     assert sim.base_url in str(raised.value)
     assert "connection refused" in str(raised.value)
@@ -244,9 +244,13 @@ def test_two_extractors_sharing_the_download_allowance_both_finish(
 def lockout_client(sim: Simulator, **config: Any) -> tuple[ZohoClient, str]:
     """The tap's own client, and the result URL of a finished job it has downloaded once."""
     client = TapZohoBulk(config=config_for(sim, modules=["Leads"], **config)).client
-    answer = client.post_json(
-        "/crm/bulk/v8/read", {"query": {"module": {"api_name": "Leads"}}}, kind="create", stream="x"
-    )
+    answer = client.request(
+        "POST",
+        "/crm/bulk/v8/read",
+        kind="create",
+        stream="x",
+        json={"query": {"module": {"api_name": "Leads"}}},
+    ).json()
     url = f"/crm/bulk/v8/read/{answer['data'][0]['details']['id']}/result"
     return client, url
 
