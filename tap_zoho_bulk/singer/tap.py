@@ -1,4 +1,5 @@
-"""The tap: settings, discovery, and the shared connection every stream uses."""
+"""The tap: settings, discovery, and a sync's start and end (its errors become one line in
+`__main__`, for every command-line path)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
-from tap_zoho_bulk.errors import ConfigError, RetryableAPIError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.errors import ConfigError, RetryableAPIError, ZohoAPIError
 from tap_zoho_bulk.results.archive import verify_result
 from tap_zoho_bulk.singer import job_streams, settings
 from tap_zoho_bulk.singer.run import Interrupted, ModulesFailed, Run
@@ -317,13 +318,3 @@ class TapZohoBulk(Tap):
             schema = module_schema(fields, extra_columns=extra.get(module, ()))
             streams.append(ModuleStream(self, module=module, schema=schema, run=self.run))
         return streams
-
-    @classmethod
-    @override
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Report the tap's own errors as one line, not a traceback."""
-        try:
-            super().invoke(*args, **kwargs)
-        except ZohoTapError as exc:
-            cls.logger.error("%s", exc)
-            sys.exit(1)
