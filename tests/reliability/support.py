@@ -63,9 +63,7 @@ def run_tap(
     env: dict[str, str] | None = None,
 ) -> CliRun:
     """The tap as a separate process, with `--state` when given one."""
-    command = [*TAP, "--config", str(write_json(tmp_path / "config.json", config)), *args]
-    if state is not None:
-        command += ["--state", str(write_json(tmp_path / "state.json", state))]
+    command = tap_command(tmp_path, config, state, args)
     done = subprocess.run(
         command,
         capture_output=True,
@@ -75,6 +73,19 @@ def run_tap(
         env={**os.environ, **(env or {})},
     )
     return CliRun(done.returncode, done.stdout, done.stderr)
+
+
+def tap_command(
+    tmp_path: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    args: Iterable[str] = (),
+) -> list[str]:
+    """`tap-zoho-bulk --config ... [args] [--state ...]`, the files written under tmp_path."""
+    command = [*TAP, "--config", str(write_json(tmp_path / "config.json", config)), *args]
+    if state is not None:
+        command += ["--state", str(write_json(tmp_path / "state.json", state))]
+    return command
 
 
 def write_json(path: Path, value: Any) -> Path:

@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from tap_zoho_bulk.simulator import Simulator
-from tests.reliability.support import TAP, CliRun, assert_exact, expected_ids, run_tap, write_json
+from tests.reliability.support import (
+    CliRun,
+    assert_exact,
+    expected_ids,
+    run_tap,
+    tap_command,
+    write_json,
+)
 from tests.tap.harness import config_for, parse_messages, simulator
 
 MODULES = ["Accounts", "Contacts", "Leads"]
@@ -47,10 +54,12 @@ def run_with_timeout(
     tmp_path: Path, config: dict[str, Any], seconds: float, state: dict[str, Any] | None = None
 ) -> CliRun:
     """The tap as a process that must end within `seconds` (a hang fails the test)."""
-    command = [*TAP, "--config", str(write_json(tmp_path / "config.json", config))]
-    if state is not None:
-        command += ["--state", str(write_json(tmp_path / "state.json", state))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        tap_command(tmp_path, config, state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -65,13 +74,7 @@ def run_advancing(
 ) -> CliRun:
     """A run in which every slow job finishes: the simulated clock jumps 11 minutes at a time
     (well within the day Zoho keeps page tokens and results)."""
-    command = [
-        *TAP,
-        "--config",
-        str(write_json(tmp_path / "config.json", config)),
-        "--state",
-        str(write_json(tmp_path / "state.json", state)),
-    ]
+    command = tap_command(tmp_path, config, state)
     out, err = tmp_path / "advancing.stdout", tmp_path / "advancing.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
@@ -90,9 +93,7 @@ class Tap:
     """A tap process whose output is read line by line while it runs."""
 
     def __init__(self, tmp_path: Path, config: dict[str, Any], state: dict[str, Any] | None = None):
-        command = [*TAP, "--config", str(write_json(tmp_path / "config.json", config))]
-        if state is not None:
-            command += ["--state", str(write_json(tmp_path / "state.json", state))]
+        command = tap_command(tmp_path, config, state)
         self.stderr_path = tmp_path / "tap.stderr"
         self._stderr = self.stderr_path.open("wb")
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
