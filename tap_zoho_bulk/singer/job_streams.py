@@ -25,6 +25,7 @@ from typing_extensions import override
 
 from tap_zoho_bulk.errors import ConfigError, CorruptArchiveError, UnsafeArchiveError
 from tap_zoho_bulk.results.archive import open_result_member, verify_result
+from tap_zoho_bulk.singer.summary import TalliedRecords
 from tap_zoho_bulk.utc import parse_utc, utc_text
 from tap_zoho_bulk.zoho import bulk_write
 from tap_zoho_bulk.zoho.wire import WriteFile, WriteJob, WriteResource, id_text, module_names
@@ -220,9 +221,9 @@ def streams(
     jobs = WriteJobs(client, version, write_job_ids(tap.config), tap.logger)
     built: list[Stream] = []
     if BULK_WRITE_JOBS in wanted:
-        built.append(BulkWriteJobsStream(tap, jobs))
+        built.append(BulkWriteJobsStream(tap, run, jobs))
     if BULK_WRITE_RESULTS in wanted:
-        built.append(BulkWriteResultsStream(tap, jobs, client))
+        built.append(BulkWriteResultsStream(tap, run, jobs, client))
     if BULK_READ_JOBS in wanted:
         built.append(BulkReadJobsStream(tap, run))
     return built
@@ -267,12 +268,13 @@ class WriteJobs:
         return self._fetched
 
 
-class _MetadataStream(Stream):
+class _MetadataStream(TalliedRecords):
     """A stream whose schema is fixed by the tap rather than discovered from Zoho."""
 
     def __init__(
         self,
         tap: TapZohoBulk,
+        run: Run,
         *,
         name: str,
         schema: dict[str, Any],
@@ -283,14 +285,16 @@ class _MetadataStream(Stream):
         self.selected_by_default = selected_by_default
         super().__init__(tap, schema=schema, name=name)
         self.primary_keys = primary_keys
+        self._run = run
 
 
 class BulkWriteJobsStream(_MetadataStream):
     """One record per job named in `bulk_write_job_ids`: status, counts, mappings."""
 
-    def __init__(self, tap: TapZohoBulk, jobs: WriteJobs) -> None:
+    def __init__(self, tap: TapZohoBulk, run: Run, jobs: WriteJobs) -> None:
         super().__init__(
             tap,
+            run,
             name=BULK_WRITE_JOBS,
             schema=WRITE_JOB_SCHEMA,
             primary_keys=["id"],
@@ -311,9 +315,10 @@ class BulkWriteResultsStream(_MetadataStream):
     so the access token only ever goes to the API domain or Zoho's own HTTPS hosts.
     """
 
-    def __init__(self, tap: TapZohoBulk, jobs: WriteJobs, client: ZohoClient) -> None:
+    def __init__(self, tap: TapZohoBulk, run: Run, jobs: WriteJobs, client: ZohoClient) -> None:
         super().__init__(
             tap,
+            run,
             name=BULK_WRITE_RESULTS,
             schema=WRITE_RESULT_SCHEMA,
             primary_keys=["job_id", "row_number"],
@@ -366,12 +371,12 @@ class BulkReadJobsStream(_MetadataStream):
     def __init__(self, tap: TapZohoBulk, run: Run) -> None:
         super().__init__(
             tap,
+            run,
             name=BULK_READ_JOBS,
             schema=READ_JOB_SCHEMA,
             primary_keys=["job_id"],
             selected_by_default=False,
         )
-        self._run = run
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tap_zoho_bulk.errors import ZohoTapError
 from tap_zoho_bulk.results.pool import ParsePool
+from tap_zoho_bulk.singer.summary import Summary
 
 if TYPE_CHECKING:
     from tap_zoho_bulk.zoho.jobs import ExportPlan, JobStats
@@ -76,6 +77,7 @@ class Run:
         self._pool: ParsePool | None = None
         self._publishers: list[_Publisher] = []
         self.failures: dict[str, str] = {}
+        self.summary = Summary()
         self.signum: int | None = None
         #: True while the sync writes Singer messages: a signal is then acted on at the next
         #: safe point (between whole pieces of output, while waiting, at the end), never in
@@ -160,6 +162,17 @@ class Run:
         if self.reader is not None:
             self.reader.stop()
         self.publish_jobs()
+
+    def log_summary(self, credits_by_stream: Mapping[str, int]) -> None:
+        """The run's closing account, once any stream was synced."""
+        if self.summary.tallies:
+            self.summary.log(
+                self.logger,
+                jobs=self.jobs(),
+                credits_by_stream=credits_by_stream,
+                failed=self.failures,
+                interrupted=self.signum is not None,
+            )
 
     def close(self) -> None:
         """Stop the exports and the worker processes and delete every temporary file."""

@@ -22,7 +22,8 @@ the installed singer-sdk; every overridden method is marked `@override`):
   singer-sdk sets in `sync()` before reading records and puts on each RECORD.
 - `Stream._write_state_message` and `state_manager.is_flushed`: STATE written mid-stream, and
   marked due after lines singer-sdk did not write itself.
-- `"progress_markers"`: singer-sdk's key for a stream's not-yet-final bookmark.
+- `"progress_markers"`: singer-sdk's key for a stream's not-yet-final bookmark, started empty
+  here so that singer-sdk adds neither its "not resumable" note nor its WARNING.
 
 Upgrading singer-sdk: compare `Stream._sync_records`, `_generate_record_messages` and
 `RecordMessage.to_dict` with the above, then run tests/tap/test_sdk_paths.py, which checks that
@@ -97,8 +98,15 @@ class DirectRecords(Stream):
         self.state_manager.is_flushed = False
 
     def advance_bookmark(self, value: str) -> None:
-        """Take the largest replication key value of what was emitted into the bookmark."""
+        """Take the largest replication key value of what was emitted into the not-yet-final
+        bookmark, which singer-sdk promotes when the stream completes.
+
+        singer-sdk starts that bookmark with a note, "Progress is not resumable if
+        interrupted", and a WARNING saying so; both are wrong here (the jobs in STATE make a
+        run resumable), so the bookmark is started without them.
+        """
         if self.replication_key:
+            self.stream_state.setdefault(PROGRESS_KEY, {})
             super()._increment_stream_state({self.replication_key: value})
 
     def forget_progress(self) -> None:

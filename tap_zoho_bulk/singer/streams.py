@@ -17,6 +17,7 @@ from tap_zoho_bulk.results.reader import RecordReader
 from tap_zoho_bulk.singer import settings
 from tap_zoho_bulk.singer.emit import Ties
 from tap_zoho_bulk.singer.sdk_bypass import DirectRecords
+from tap_zoho_bulk.singer.summary import Tallied
 from tap_zoho_bulk.utc import parse_utc, utc_text
 from tap_zoho_bulk.zoho.criteria import (
     MAX_CRITERIA,
@@ -43,7 +44,7 @@ TIES_STATE_KEY = "bookmark_ids"  # ids already emitted at the bookmark's second
 PARALLEL_BYTES = 4 * 1024 * 1024
 
 
-class ModuleStream(DirectRecords):
+class ModuleStream(DirectRecords, Tallied):
     """A CRM module exported through Bulk Read.
 
     Rows of a result file are in no particular order, so the bookmark (the largest replication
@@ -192,13 +193,15 @@ class ModuleStream(DirectRecords):
             while (page := self._next_page(pages)) is not None:
                 self.time_extracted = page.job.completed_at
                 started = time.monotonic()
+                emitted = 0
                 try:
                     with open_result_member(page.path, page.member) as member:
                         if direct:
-                            self._write_page(parser, member, page, ties)
+                            emitted = self._write_page(parser, member, page, ties)
                         else:
                             for batch in ties.filter(parser.batches(member, source=page.member)):
                                 self._between_outputs()
+                                emitted += len(batch)
                                 yield from batch.records()
                 finally:
                     page.path.unlink(missing_ok=True)
@@ -207,14 +210,17 @@ class ModuleStream(DirectRecords):
                     self.advance_bookmark(ties.max_value)
                 self.show_jobs(reader)
                 self.write_state()
+                self.tally.records += emitted
+                self.tally.pages += 1
                 elapsed = time.monotonic() - started
                 self.logger.info(
-                    "'%s' page %d: %d records in %.1fs (%.0f records/s; job %s, %d polls).",
+                    "'%s' page %d: %d records emitted in %.1fs (%.0f records/s; job %s, "
+                    "%d status polls).",
                     self.name,
                     page.job.page,
-                    page.job.count,
+                    emitted,
                     elapsed,
-                    page.job.count / elapsed if elapsed > 0 else 0.0,
+                    emitted / elapsed if elapsed > 0 else 0.0,
                     page.job.job_id,
                     page.job.polls,
                 )
@@ -226,13 +232,6 @@ class ModuleStream(DirectRecords):
             return
         self.stream_state.pop(JOB_STATE_KEY, None)
         ties.save(self.stream_state, TIES_STATE_KEY)
-        credits = reader.client.credits
-        self.logger.info(
-            "'%s' done: %d credits for this stream, %d in this run.",
-            self.name,
-            credits.by_stream.get(self.name, 0),
-            credits.total,
-        )
 
     def _next_page(self, pages: Iterator[PageFile]) -> PageFile | None:
         """The next downloaded page; None at the end. The export's own failure is told apart
@@ -271,15 +270,17 @@ class ModuleStream(DirectRecords):
 
     def _write_page(
         self, parser: RecordReader, member: IO[bytes], page: PageFile, ties: Ties
-    ) -> None:
+    ) -> int:
         """A page's RECORD lines, one write per batch, or per piece when a large page is read
-        in the tap's worker processes."""
+        in the tap's worker processes; how many there were."""
         pool = self._run.parse_pool() if page.path.stat().st_size >= PARALLEL_BYTES else None
+        written = 0
         try:
             for piece in parser.map_pieces(
                 member, self.record_lines(ties), pool, source=page.member
             ):
                 self.write_lines(piece)
+                written += piece.count
                 ties.absorb(piece.max_value, piece.max_ids)
                 self._between_outputs()
         except BrokenProcessPool as exc:
@@ -289,6 +290,7 @@ class ModuleStream(DirectRecords):
                 "tap's own process)."
             )
             raise ParseWorkerError(msg) from exc
+        return written
 
 
 class _ExportFailed(Exception):

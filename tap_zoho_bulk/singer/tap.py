@@ -30,7 +30,7 @@ from tap_zoho_bulk.singer.schema import module_schema, property_schema
 from tap_zoho_bulk.singer.state import check_state
 from tap_zoho_bulk.singer.streams import ModuleStream
 from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
-from tap_zoho_bulk.zoho import crm_settings
+from tap_zoho_bulk.zoho import access, crm_settings
 from tap_zoho_bulk.zoho.auth import RetryPolicy, TokenManager, data_center
 from tap_zoho_bulk.zoho.client import CreditLedger, ZohoClient
 from tap_zoho_bulk.zoho.criteria import ApiVersion
@@ -57,6 +57,8 @@ LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
 # Field-metadata answers that say, for good, that this user cannot export a module: discovery
 # of every module leaves such a module out (at WARNING); naming it in `modules` is an error.
 LEAVE_OUT_CODES = frozenset({"NO_PERMISSION"})
+#: The name a connection check's calls are counted under.
+CHECK = "connection check"
 
 
 class TapZohoBulk(Tap):
@@ -157,15 +159,33 @@ class TapZohoBulk(Tap):
             raise
         finally:
             self.run.deferring_signals = False
+            if "client" in self.__dict__:  # no call was made without it
+                self.run.log_summary(self.client.credits.by_stream)
             self._close()
         if self.run.failures:
             raise ModulesFailed(self.run.failures)
 
     @override  # type: ignore[misc]
     def run_connection_test(self) -> bool:
+        """A connection check, not singer-sdk's dry-run sync, which would create a Bulk Read
+        job (50 credits, and a wait in Zoho's queue) per module to emit one record of each.
+
+        It proves, for a few credits, what a sync needs before its first job: the token, the
+        module list and the field metadata of every module stream (singer-sdk builds the tap
+        of `--test` without the catalog, so discovery has fetched them), and the bulk read
+        scope. A failure is raised, so `--test` exits 1 with one line.
+        """
         try:
-            self.run.open()
-            return super().run_connection_test()
+            streams = [s for s in self.streams.values() if isinstance(s, ModuleStream)]
+            access.prove_bulk_read(self.client, self.api_version, stream=CHECK)
+            self.logger.info(
+                "Connection check passed: the token, the module list, the field metadata of "
+                "%d module stream(s) and the bulk read scope all work (%d credits, no Bulk "
+                "Read job created).",
+                len(streams),
+                self.client.credits.total,
+            )
+            return True
         finally:
             self._close()
 

@@ -285,10 +285,12 @@ class ModuleExport(threading.Thread):
         self.reader.record(job)
         self._opened(job)
         self._log.info(
-            "Created bulk read job %s for '%s' page %d (%d credits so far).",
+            "Created bulk read job %s for '%s' page %d (%d credits; %d spent by this run so "
+            "far, discovery included).",
             job.job_id,
             self.plan.stream,
             page,
+            job.credits,
             self.reader.client.credits.total,
         )
         return job
