@@ -262,8 +262,9 @@ def connection(config: Mapping[str, Any], *, logger: logging.Logger) -> Connecti
     missing = [k for k in ("client_id", "client_secret", "refresh_token") if not config.get(k)]
     if missing:
         msg = (
-            f"Missing {', '.join(missing)}: set Zoho OAuth credentials (see the README's 'Zoho "
-            "setup'), or use_simulator=true to try the tap without an account."
+            f"Missing {', '.join(missing)}: set Zoho OAuth credentials "
+            "(see the README's 'Using a real Zoho org'), "
+            "or use_simulator=true to try the tap without an account."
         )
         raise ConfigError(msg)
     center = data_center(setting(config, "data_center"))

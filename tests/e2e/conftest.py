@@ -87,17 +87,21 @@ class MeltanoProject:
         )
 
 
-@pytest.fixture(scope="session")
-def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
-    """Copy the project and `meltano install` it once for the whole session."""
-    root = tmp_path_factory.mktemp("meltano-project")
+def copy_project(root: Path) -> MeltanoProject:
+    """What a clone holds of the Meltano project and the package, copied into `root`."""
     for name in PROJECT_FILES:
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, root / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in PROJECT_DIRS:
         shutil.copytree(ROOT / name, root / name, ignore=ignore)
-    project = MeltanoProject(root)
+    return MeltanoProject(root)
+
+
+@pytest.fixture(scope="session")
+def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
+    """Copy the project and `meltano install` it once for the whole session."""
+    project = copy_project(tmp_path_factory.mktemp("meltano-project"))
     project.meltano("install", timeout=900)
     return project
 

@@ -175,8 +175,10 @@ def test_dev_job_writes_every_simulator_record(
     meltano_project: MeltanoProject, tmp_path: Path
 ) -> None:
     """The README's main command: the dev environment's built-in simulator into JSONL files."""
-    dev = environment_config(meltano_yml(), "dev")
+    project = meltano_yml()
+    dev = plugin(project, "extractors", EXTRACTOR)["config"]
     assert dev["use_simulator"] is True
+    assert "use_simulator" not in environment_config(project, "dev")
     out = tmp_path / "jsonl"
     meltano_project.meltano("run", "zoho-to-jsonl", env={"TARGET_JSONL_DESTINATION_PATH": str(out)})
     oracle = Dataset(seed=dev["simulator_seed"], records=dev["simulator_records"])
