@@ -1,4 +1,5 @@
-"""A local stand-in for Zoho CRM's accounts server, metadata APIs and Bulk Read/Write APIs.
+"""A local stand-in for Zoho CRM's accounts server, metadata APIs, Bulk Read/Write APIs and
+deleted-records API (`GET /crm/{version}/{module}/deleted`).
 
 Use it in-process::
 
@@ -7,9 +8,37 @@ Use it in-process::
         sim.faults.add("download:503:once")
         sim.advance(60)                # move the simulated clock
         sim.mutate(add=5, modify=3)    # change data for an incremental run
+        sim.mutate(delete={"Leads": 2})
         print(sim.stats())
 
-or as a process: `tap-zoho-bulk-simulator --records 1000` (see `cli.py`).
+or as a process: `tap-zoho-bulk-simulator --records 1000` (see `cli.py`), driven through the
+admin API (no auth, no credits)::
+
+    GET  /__simulator__/stats
+    POST /__simulator__/advance  {"seconds": 90000}
+    POST /__simulator__/mutate   {"add": N | {"Leads": N}, "modify": N | {"Leads": N},
+                                  "delete": N | {"Leads": N | ["<id>", ...]},
+                                  "permanent": false,
+                                  "purge": N | {"Leads": N | ["<id>", ...]},
+                                  "restore": N | {"Leads": N | ["<id>", ...]}}
+    POST|GET|DELETE /__simulator__/faults, POST /__simulator__/expire-tokens, .../expire-page-tokens
+
+`mutate` keys are all optional; a bare N applies to every bulk-exportable module. `add`/`modify`
+stamp Created_Time/Modified_Time with real UTC now. `delete` moves N random live records (or
+the ids given) to the recycle bin: Bulk Read jobs created afterwards leave them out (a job
+created before keeps its snapshot), and `/deleted` lists them as `recycle`, deleted now by a
+user of the org. With `"permanent": true` they skip the bin (`permanent`). `purge` deletes
+records of the bin for good (N: the oldest deletions first; deleted_time and deleted_by stay
+those of the deletion), and so do 60 days on the simulated clock. `restore` brings records of the
+bin back into Bulk Read as they were: their Modified_Time does not move. The answer maps each
+touched module to {"added": n, "modified": n} plus "deleted"/"purged"/"restored": [ids] for
+what was asked; an id that is unknown or in the wrong state answers 400 and changes nothing.
+
+Computed fields change without Modified_Time moving, as in Zoho: Deals.`Days_Open` (a formula
+over Now(): calendar days since Created_Time in the org's time zone, so it steps at the org's
+midnight on the simulated clock) and Accounts.`Total_Deal_Amount` (a rollup summary: SUM of the
+Amount of the account's live Deals). Bulk Read job ids carry the real clock in microseconds, so
+two runs with one seed never share a job id while their data stays identical.
 """
 
 from __future__ import annotations
@@ -26,11 +55,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from .bulk_write import BULK_WRITE_JOB_IDS, BulkWrites
 from .catalog import USERS
-from .data import Dataset
+from .data import Changes, Dataset
 from .faults import FaultRegistry
 from .jobs import BulkReads, Clock, ReadSettings, parse_utc_offset
 from .oauth import TokenStore, User
@@ -128,6 +157,7 @@ class Simulator:
             no_permission_modules=frozenset(no_permission_modules),
         )
         self._seed = seed
+        self.clock = Clock()
         self.dataset = Dataset(
             seed=seed,
             records=records,
@@ -135,8 +165,8 @@ class Simulator:
             utc_offset=utc_offset,
             multiselect_separator=multiselect_separator,
             now=now,
+            clock=self.clock.now,
         )
-        self.clock = Clock()
         self.faults = FaultRegistry(seed=seed)
         for module in failing_modules:
             self.faults.add(f"fail-module:{module}")
@@ -294,11 +324,11 @@ class Simulator:
             self._app.reads.sweep()
         return offset
 
-    def mutate(
-        self, *, add: Mapping[str, int] | int = 0, modify: Mapping[str, int] | int = 0
-    ) -> dict[str, dict[str, int]]:
-        """Add and modify records, stamped with real wall-clock UTC now."""
-        return self.app.mutate(add=add, modify=modify)
+    def mutate(self, **changes: Unpack[Changes]) -> dict[str, dict[str, object]]:
+        """Add, modify, delete, purge or restore records, stamped with real wall-clock UTC now:
+        `add`, `modify`, `delete`, `permanent`, `purge`, `restore` as in the admin API's
+        `mutate` (see the module docstring and `Dataset.mutate`)."""
+        return self.app.mutate(**changes)
 
     def stats(self) -> dict[str, object]:
         """Credits, calls per endpoint kind, token requests, jobs, downloads, faults fired."""

@@ -44,9 +44,13 @@ _JSON_TYPES: Mapping[str, str] = {
 }
 
 
+COMPUTED_TYPES = frozenset({"formula", "rollup_summary"})
+"""Read-only fields whose values Zoho computes, typed by their `return_type`."""
+
+
 def json_type_for(data_type: str, formula_return_type: str | None = None) -> str | None:
-    """Zoho's json_type for a data_type; a formula takes the json_type of what it returns."""
-    if data_type == "formula":
+    """Zoho's json_type for a data_type; a formula or rollup takes that of what it returns."""
+    if data_type in COMPUTED_TYPES:
         return _JSON_TYPES.get(formula_return_type or "", None)
     return _JSON_TYPES.get(data_type)
 
@@ -67,6 +71,15 @@ class Field:
     decimal_place: int | None = None
     length: int = 255
     formula_return_type: str | None = None
+    """The `return_type` of a formula or rollup_summary field."""
+    formula_expression: str | None = None
+    """A formula's expression as settings/fields shows it (None: a stock one per return type)."""
+    dynamic: bool = False
+    """A formula over Now(): Zoho computes it when the data is read, so its value follows the
+    clock while Modified_Time stays put (`data.py` computes it; it is not a pooled value)."""
+    rollup: tuple[str, str, str] | None = None
+    """A rollup_summary's (child module, lookup in the child pointing here, summed field): the
+    SUM over the live child records, computed when the data is read (not pooled)."""
     auto_number_prefix: str = ""
     mandatory: bool = False
     read_only: bool = False
@@ -75,13 +88,13 @@ class Field:
     @property
     def value_type(self) -> str:
         """The data_type whose values this field holds (a formula holds its return type's)."""
-        if self.data_type == "formula":
+        if self.data_type in COMPUTED_TYPES:
             return self.formula_return_type or "text"
         return self.data_type
 
     def metadata(self) -> dict[str, object]:
         """One element of settings/fields `fields`, with the keys a real org returns (S26)."""
-        system = self.read_only or self.data_type in {"autonumber", "formula"}
+        system = self.read_only or self.data_type in {"autonumber", *COMPUTED_TYPES}
         return {
             "api_name": self.api_name,
             "id": self.id,
@@ -121,13 +134,13 @@ class Field:
             "formula": (
                 {
                     "return_type": self.formula_return_type,
-                    "expression": _FORMULAS.get(
-                        self.formula_return_type or "", "${Annual Revenue}*0.25"
-                    ),
+                    "expression": self.formula_expression
+                    or _FORMULAS.get(self.formula_return_type or "", "${Annual Revenue}*0.25"),
                 }
                 if self.data_type == "formula"
                 else {}
             ),
+            **({"rollup_summary": _rollup_metadata(self)} if self.rollup is not None else {}),
             "currency": (
                 {"rounding_option": "normal", "precision": self.decimal_place}
                 if self.data_type == "currency"
@@ -203,6 +216,25 @@ def _pick_list_metadata(f: Field) -> list[dict[str, object]]:
         }
         for n, value in enumerate(values)
     ]
+
+
+def _rollup_metadata(f: Field) -> dict[str, object]:
+    """The `rollup_summary` object of v8's fields.json (Rollup_Summary, Expression schemas)."""
+    assert f.rollup is not None
+    child, _lookup, summed = f.rollup
+    position = next(n for n, spec in enumerate(_MODULE_SPECS) if spec[0] == child)
+    child_module = {"api_name": child, "id": module_id(position)}
+    return {
+        "return_type": f.formula_return_type,
+        "expression": {
+            "function_parameters": [{"api_name": summed}],
+            "criteria": None,
+            "function": "SUM",
+        },
+        "based_on_module": child_module,
+        "related_list": {"api_name": child, "id": f"{ORG_PREFIX}00000040{position:04d}"},
+        "rollup_based_on": "related_list",
+    }
 
 
 def _lookup_metadata(f: Field) -> dict[str, object]:
@@ -380,6 +412,9 @@ class _Options(TypedDict, total=False):
     decimal_place: int
     length: int
     formula_return_type: str
+    formula_expression: str
+    dynamic: bool
+    rollup: tuple[str, str, str]
     auto_number_prefix: str
     mandatory: bool
     read_only: bool
@@ -604,6 +639,19 @@ _ACCOUNTS: tuple[_Spec, ...] = (
     ("Parent_Account", "lookup", "Parent Account", {"lookup_module": "Accounts"}),
     ("Description", "textarea", "Description", {"length": 32000}),
     *_SYSTEM_TAIL,
+    # Computed fields come last, so the ids and pools of the fields above stay as they were.
+    (
+        "Total_Deal_Amount",
+        "rollup_summary",
+        "Total Deal Amount",
+        {
+            "custom_field": True,
+            "formula_return_type": "currency",
+            "decimal_place": 2,
+            "length": 16,
+            "rollup": ("Deals", "Account_Name", "Amount"),
+        },
+    ),
 )
 
 _DEALS: tuple[_Spec, ...] = (
@@ -643,6 +691,18 @@ _DEALS: tuple[_Spec, ...] = (
     ),
     ("Description", "textarea", "Description", {"length": 32000}),
     *_SYSTEM_TAIL,
+    (
+        "Days_Open",
+        "formula",
+        "Days Open",
+        {
+            "custom_field": True,
+            "formula_return_type": "double",
+            "decimal_place": 0,
+            "formula_expression": "Datecomp(Datepart(Now()),Datepart(${Created Time}))/1440",
+            "dynamic": True,
+        },
+    ),
 )
 
 _TASKS: tuple[_Spec, ...] = (

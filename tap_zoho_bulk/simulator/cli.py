@@ -18,6 +18,20 @@ from types import FrameType
 from . import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Simulator
 from .faults import FaultSpecError, parse_fault
 
+_ADMIN_HELP = """\
+admin API (no auth, no credits), under the printed base_url:
+  GET  /__simulator__/stats
+  POST /__simulator__/advance {"seconds": S}      move the simulated clock
+  POST /__simulator__/mutate  {"add": N, "modify": N, "delete": N, "permanent": false,
+                               "purge": N, "restore": N}
+       N is a count for every exportable module or {"Leads": count}; delete, purge and
+       restore also take {"Leads": ["<record id>", ...]}. delete moves records to the
+       recycle bin (or deletes them for good with "permanent": true), purge empties the bin
+       for those records, restore brings them back. Answers the ids per module.
+  GET|POST|DELETE /__simulator__/faults, POST /__simulator__/expire-tokens,
+  POST /__simulator__/expire-page-tokens
+"""
+
 
 def _module_count(text: str) -> tuple[str, int]:
     name, sep, count = text.partition("=")
@@ -38,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line; every flag maps to a Simulator option."""
     parser = argparse.ArgumentParser(
         prog="tap-zoho-bulk-simulator",
-        description="Local Zoho CRM simulator (accounts server, metadata, Bulk Read/Write APIs).",
+        description=(
+            "Local Zoho CRM simulator (accounts server, metadata, Bulk Read/Write APIs, "
+            "deleted records)."
+        ),
+        epilog=_ADMIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

@@ -11,8 +11,16 @@ column is several times faster in CPython than interpreting a row plan per recor
 compiled to per-pool-entry truth tables and evaluated the same way.
 
 Change over time is recorded, not materialised: `mutate` appends add-batches (index ranges with a
-creation interval) and per-record change lists (epoch, new Modified_Time, variant), so memory is
-O(number of mutations). A `Snapshot` is an epoch; reading at a snapshot ignores later mutations.
+creation interval), per-record change lists (epoch, new Modified_Time, variant) and per-record
+removal lists (epoch, deleted or restored), so memory is O(number of mutations). A `Snapshot` is
+an epoch; reading at a snapshot ignores later mutations. Deleted records leave every read at
+their epoch on and go to a recycle bin (`deleted`), where they turn permanent when purged or after
+`RECYCLE_BIN_DAYS`.
+
+Computed fields are not pooled either: a dynamic formula (`Days_Open`: calendar days from the
+record's Created_Time to the day the data is read, in the org's time zone) follows the snapshot's
+`evaluated_at`, and a rollup summary (`Total_Deal_Amount`: SUM of the live Deals' Amount per
+Account) follows the child module's data. Neither moves Modified_Time, as in Zoho.
 """
 
 from __future__ import annotations
@@ -22,15 +30,17 @@ import json
 import operator
 import random
 import threading
+import time
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import reduce
 from itertools import compress, islice
 from types import MappingProxyType
-from typing import BinaryIO, NamedTuple, TypeVar
+from typing import BinaryIO, NamedTuple, TypedDict, TypeVar
 
 from . import criteria as crit
 from .catalog import ORG_PREFIX, USERS, Module, default_modules, resolve_path
@@ -45,7 +55,7 @@ from .values import (
     offset_seconds,
 )
 
-__all__ = ["Dataset", "PageInfo", "QueryError", "Snapshot"]
+__all__ = ["Dataset", "DeletedRecord", "PageInfo", "QueryError", "Snapshot"]
 
 GROUP_WIDTH = 8
 """Fields sharing one pool index; a record's values within a group move together."""
@@ -57,6 +67,26 @@ MAX_FIELDS = 200
 """More requested fields than this and Zoho exports all fields (reference §7)."""
 SMALL_MODULES: Mapping[str, int] = {"Visit_Logs": 10}
 """Modules that default to `records // divisor` records."""
+RECYCLE_BIN_DAYS = 60
+"""Days a deleted record stays in the recycle bin before it counts as deleted for good."""
+DAY = 86_400
+
+Amount = Mapping[str, int] | int
+"""How many records, in every exportable module (int) or per module."""
+Targets = Mapping[str, int | Sequence[str]] | int
+"""Which records: a count in every exportable module (int), or per module a count or ids."""
+
+
+class Changes(TypedDict, total=False):
+    """The keyword arguments of `Dataset.mutate` besides `now` (and of the admin `mutate`)."""
+
+    add: Amount
+    modify: Amount
+    delete: Targets
+    permanent: bool
+    purge: Targets
+    restore: Targets
+
 
 _M32 = 0xFFFFFFFF
 _USERS_BY_ID = {u.id: u for u in USERS}
@@ -70,6 +100,9 @@ class Snapshot:
     as_of: datetime
     """The simulated time of the last mutation included (construction time at first)."""
     counts: Mapping[str, int] = field(compare=False, hash=False)
+    """Record indices allocated per module (deleted records included)."""
+    evaluated_at: int = 0
+    """When the data was read (epoch seconds): what Now() means to dynamic formulas."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +125,36 @@ class _Change(NamedTuple):
     variant: int
 
 
+class _Removal(NamedTuple):
+    epoch: int
+    deleted: bool  # False: restored from the recycle bin
+
+
+class _Deletion(NamedTuple):
+    deleted_at: int
+    deleted_by: str  # user id
+    purged: bool  # deleted for good (purged from the bin, or deleted permanently)
+    display_name: str
+    created_by: str | None  # user id
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    """One entry of a module's deleted-records list (what `GET .../deleted` lists)."""
+
+    id: str
+    type: str
+    """`recycle` (in the recycle bin) or `permanent`."""
+    deleted_at: int
+    """Epoch seconds of the deletion."""
+    deleted_by: str
+    """User id."""
+    display_name: str | None
+    """The record's name; None once deleted for good (only the deletion is remembered)."""
+    created_by: str | None
+    """User id of the record's creator; None once deleted for good."""
+
+
 def _stable(*parts: object) -> int:
     """A 32-bit number fixed by `parts` across runs and Python versions (unlike hash())."""
     return zlib.crc32("/".join(map(str, parts)).encode())
@@ -108,9 +171,13 @@ class _Model:
         self.salt = _stable(dataset.seed, module.api_name)
         self.now = dataset.start
         self.offsets = dataset.offsets
+        self.dataset = dataset
         self.added: list[_Added] = []
         self.changes: dict[int, tuple[_Change, ...]] = {}
         self.changed: list[int] = []  # sorted keys of `changes`, for range queries
+        self.removals: dict[int, tuple[_Removal, ...]] = {}
+        self.removed: list[int] = []  # sorted keys of `removals`
+        self.deletions: dict[int, _Deletion] = {}  # the recycle bin and the permanent log
 
         computed = {"id", "Created_Time", "Modified_Time"}
         pooled = [
@@ -118,6 +185,8 @@ class _Model:
             for f in (*module.fields, *module.properties)
             if f.bulk_exportable
             and f.data_type != "autonumber"
+            and not f.dynamic
+            and f.rollup is None
             and not (f.api_name in computed and f.data_type in {"datetime", "bigint"})
         ]
         self.fields = {f.api_name: f for f in (*module.fields, *module.properties)}
@@ -146,7 +215,8 @@ class _Model:
         return int(str(record_id)) - self.id_base
 
     def kind(self, api_name: str) -> str:
-        """Where a field's values come from: "id", "auto", "created", "modified" or "pool"."""
+        """Where a field's values come from: "id", "auto", "created", "modified", "pool",
+        "days" (a dynamic formula) or "rollup"."""
         if api_name == "id":
             return "id"
         if api_name in self.group_of:
@@ -154,7 +224,20 @@ class _Model:
         f = self.fields[api_name]
         if f.data_type == "autonumber":
             return "auto"
+        if f.dynamic:
+            return "days"
+        if f.rollup is not None:
+            return "rollup"
         return "created" if api_name == "Created_Time" else "modified"
+
+    def gone(self, epoch: int) -> list[int]:
+        """Sorted indices of the records deleted (and not restored) as of `epoch`."""
+        out: list[int] = []
+        for index in list(self.removed):  # readers find an index only once its removals exist
+            latest = [r for r in self.removals[index] if r.epoch <= epoch]
+            if latest and latest[-1].deleted:
+                out.append(index)
+        return out
 
 
 def _id_base(position: int) -> int:
@@ -169,11 +252,12 @@ class _Batch:
     touches the pools and a page without time columns never formats a time.
     """
 
-    def __init__(self, model: _Model, start: int, stop: int, epoch: int) -> None:
+    def __init__(self, model: _Model, start: int, stop: int, snapshot: Snapshot) -> None:
         self.model = model
         self.start = start
         self.stop = stop
-        self.epoch = epoch
+        self.snapshot = snapshot
+        epoch = self.epoch = snapshot.epoch
         self.indices = range(start, stop)
         salt = model.salt
         # One multiply-xorshift per record (a bijection on 32 bits, so distinct per index);
@@ -238,6 +322,30 @@ class _Batch:
         self._cache["modified"] = column
         return column
 
+    def computed(self, kind: str, name: str) -> Sequence[object]:
+        """A per-record column by `_Model.kind`: created, modified, days or rollup."""
+        if kind == "created":
+            return self.created()
+        if kind == "modified":
+            return self.modified()
+        return self.days() if kind == "days" else self.rollup(name)
+
+    def days(self) -> list[int]:
+        """A dynamic formula: calendar days from Created_Time to the read, in the org's zone."""
+        cached = self._cache.get("days")
+        if cached is not None:
+            return cached
+        own = self.model.offsets[0]
+        today = (self.snapshot.evaluated_at + own) // DAY
+        column = [today - (c + own) // DAY for c in self.created()]
+        self._cache["days"] = column
+        return column
+
+    def rollup(self, name: str) -> list[Decimal | None]:
+        """A rollup summary's value per record (None: no child record to sum)."""
+        sums = self.model.dataset._rollup(self.model, name, self.snapshot)
+        return [sums.get(i) for i in self.indices]
+
     def offset(self) -> list[int]:
         """Index into the dataset's offsets per record: 0 (its own) six times in seven."""
         cached = self._cache.get("offset")
@@ -281,7 +389,10 @@ class Dataset:
         multiselect_separator: str = ";",
         now: datetime | None = None,
         modules: Sequence[Module] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` (epoch seconds; default real time) is what Now() reads for dynamic formulas
+        and what ages the recycle bin: the simulator passes its simulated clock."""
         catalog = tuple(modules) if modules is not None else default_modules()
         self.modules: Mapping[str, Module] = MappingProxyType({m.api_name: m for m in catalog})
         unknown = set(per_module or {}) - set(self.modules)
@@ -310,6 +421,8 @@ class Dataset:
         self._times = DateTimeText(self.offsets)
         self._compiled: OrderedDict[tuple[object, ...], crit.Criteria] = OrderedDict()
         self._boundaries: OrderedDict[tuple[object, ...], dict[int, int]] = OrderedDict()
+        self._rollups: OrderedDict[tuple[object, ...], Mapping[int, Decimal]] = OrderedDict()
+        self._now = clock or time.time
 
     @staticmethod
     def _default_count(module: Module, records: int, per_module: Mapping[str, int]) -> int:
@@ -335,15 +448,23 @@ class Dataset:
                 self._read_at = None
             elif self._read_at is not None:
                 self._read_at = max(self._read_at, crit.epoch_of(at))
-            return self._snapshot
+            return replace(self._snapshot, evaluated_at=int(self._now()))
 
     def record_count(self, module: str, snapshot: Snapshot | None = None) -> int:
-        return (snapshot or self._current()).counts[module]
+        """Records of the module at the snapshot, deleted ones left out."""
+        snap = snapshot or self._current()
+        with self._lock:
+            model = self._models.get(module)
+        return snap.counts[module] - (len(model.gone(snap.epoch)) if model is not None else 0)
 
     def _current(self) -> Snapshot:
         """The current snapshot for the oracle's own use: not a read that constrains mutations."""
         with self._lock:
-            return self._snapshot
+            return replace(self._snapshot, evaluated_at=int(self._now()))
+
+    def _day(self, snapshot: Snapshot) -> int:
+        """The org's calendar day of the read, which dynamic formulas depend on."""
+        return (snapshot.evaluated_at + self.offsets[0]) // DAY
 
     def records(self, module: str, snapshot: Snapshot | None = None) -> Iterator[dict[str, object]]:
         """Typed oracle records for tests: {"Id": str, field api_name: value}; values are
@@ -352,11 +473,15 @@ class Dataset:
         snap = snapshot or self._current()
         model = self._model(module)
         names = [f.api_name for f in self.modules[module].exportable_fields()]
+        alive = self._alive(model, snap)
         for start in range(0, snap.counts[module], BATCH):
-            batch = _Batch(model, start, min(start + BATCH, snap.counts[module]), snap.epoch)
+            batch = _Batch(model, start, min(start + BATCH, snap.counts[module]), snap)
+            keep = None if alive is None else alive(batch)
             columns = [self._typed_column(batch, name) for name in names]
-            for index, row in zip(batch.indices, zip(*columns, strict=True), strict=True):
-                yield {"Id": model.record_id(index), **dict(zip(names, row, strict=True))}
+            rows = zip(batch.indices, zip(*columns, strict=True), strict=True)
+            for at, (index, row) in enumerate(rows):
+                if keep is None or keep[at]:
+                    yield {"Id": model.record_id(index), **dict(zip(names, row, strict=True))}
 
     def _typed_column(self, batch: _Batch, name: str) -> list[object]:
         model = batch.model
@@ -369,6 +494,10 @@ class Dataset:
         if kind == "auto":
             prefix = model.fields[name].auto_number_prefix
             return [f"{prefix}{i + 1}" for i in batch.indices]
+        if kind == "days":
+            return [Decimal(d) for d in batch.days()]
+        if kind == "rollup":
+            return list(batch.rollup(name))
         times = batch.created() if kind == "created" else batch.modified()
         return [aware(t, self.offsets[o]) for t, o in zip(times, batch.offset(), strict=True)]
 
@@ -377,7 +506,7 @@ class Dataset:
         snap = snapshot or self._current()
         model = self._model(module)
         head, dot, tail = path.partition(".")
-        current = self._typed_column(_Batch(model, index, index + 1, snap.epoch), head)[0]
+        current = self._typed_column(_Batch(model, index, index + 1, snap), head)[0]
         if not dot or current is None:
             return current
         lookup = model.fields[head]
@@ -491,7 +620,7 @@ class Dataset:
         with zipped_csv(dest, member, stamp=snapshot.as_of, large=per_page > 1_000_000) as out:
             out.write(",".join(map(quote, ("Id", *columns))).encode() + LINE_END)
             while written < per_page and index < total:
-                batch = _Batch(model, index, min(index + BATCH, total), snapshot.epoch)
+                batch = _Batch(model, index, min(index + BATCH, total), snapshot)
                 keep = None if mask is None else mask(batch)
                 taken, index = _take(batch, keep, per_page - written)
                 if taken:
@@ -505,6 +634,33 @@ class Dataset:
     # -- criteria scanning ---------------------------------------------------------------------
 
     def _mask(
+        self, model: _Model, criteria: Mapping[str, object] | None, snapshot: Snapshot
+    ) -> _Mask | None:
+        """Which records of a batch a read returns: live ones matching the criteria (None:
+        every record, the fast path)."""
+        alive = self._alive(model, snapshot)
+        matches = self._criteria_mask(model, criteria, snapshot)
+        if alive is None or matches is None:
+            return alive or matches
+        return lambda batch: list(map(operator.and_, alive(batch), matches(batch)))
+
+    def _alive(self, model: _Model, snapshot: Snapshot) -> _Mask | None:
+        """False for the records deleted as of the snapshot; None when there are none."""
+        gone = model.gone(snapshot.epoch)
+        if not gone:
+            return None
+
+        def alive(batch: _Batch) -> list[bool]:
+            keep = [True] * (batch.stop - batch.start)
+            lo = bisect.bisect_left(gone, batch.start)
+            hi = bisect.bisect_left(gone, batch.stop)
+            for index in gone[lo:hi]:
+                keep[index - batch.start] = False
+            return keep
+
+        return alive
+
+    def _criteria_mask(
         self, model: _Model, criteria: Mapping[str, object] | None, snapshot: Snapshot
     ) -> _Mask | None:
         if not criteria:
@@ -530,7 +686,7 @@ class Dataset:
         found = 0
         index = start
         while found < limit and index < total:
-            batch = _Batch(model, index, min(index + BATCH, total), snapshot.epoch)
+            batch = _Batch(model, index, min(index + BATCH, total), snapshot)
             taken, index = _take(batch, mask(batch), limit - found)
             found += taken
         return found, index
@@ -547,7 +703,7 @@ class Dataset:
         skip: int,
     ) -> int:
         """Index where the (skip+1)-th match can be searched from; resumes from known pages."""
-        key = (model.name, _criteria_key(criteria), snapshot.epoch)
+        key = (model.name, _criteria_key(criteria), snapshot.epoch, self._day(snapshot))
         with self._lock:
             known = dict(self._boundaries.get(key, {0: 0}))
         seen = max((n for n in known if n <= skip), default=0)
@@ -565,7 +721,7 @@ class Dataset:
         matches: int,
         index: int,
     ) -> None:
-        key = (model.name, _criteria_key(criteria), snapshot.epoch)
+        key = (model.name, _criteria_key(criteria), snapshot.epoch, self._day(snapshot))
         with self._lock:
             self._boundaries.setdefault(key, {0: 0})[matches] = index
             self._boundaries.move_to_end(key)
@@ -629,6 +785,11 @@ class Dataset:
             return lambda b, keep, n: [prefix % (i + 1) for i in _pick(b.indices, keep, n)]
         if kind == "id":
             return self._id_piece(model)
+        if kind in ("days", "rollup"):
+            sep = self.separator
+            return lambda b, keep, n: [
+                render(v, sep).encode() for v in _pick(b.computed(kind, name), keep, n)
+            ]
         which = _Batch.created if kind == "created" else _Batch.modified
         text = self._times.column
 
@@ -682,15 +843,53 @@ class Dataset:
             for name, position in self._positions.items()
         }
 
+    def _rollup(self, model: _Model, name: str, snapshot: Snapshot) -> Mapping[int, Decimal]:
+        """A rollup summary per parent index: SUM of the summed field over the live child
+        records whose lookup points at the parent. Lookups and amounts are pooled, so this
+        counts (lookup entry, amount entry) pairs: memory stays within the pool sizes."""
+        key = (model.name, name, snapshot.epoch)
+        with self._lock:
+            cached = self._rollups.get(key)
+        if cached is not None:
+            return cached
+        rollup = model.fields[name].rollup
+        assert rollup is not None
+        child_name, lookup, summed = rollup
+        child = self._model(child_name)
+        targets, amounts = child.values[lookup], child.values[summed]
+        by_target, by_amount = child.group_of[lookup], child.group_of[summed]
+        alive = self._alive(child, snapshot)
+        pairs: Counter[tuple[int, int]] = Counter()
+        total = snapshot.counts[child_name]
+        for start in range(0, total, BATCH):
+            batch = _Batch(child, start, min(start + BATCH, total), snapshot)
+            entries = zip(batch.group(by_target), batch.group(by_amount), strict=True)
+            pairs.update(entries if alive is None else compress(entries, alive(batch)))
+        sums: dict[int, Decimal] = {}
+        for (target_entry, amount_entry), times in pairs.items():
+            target, amount = targets[target_entry], amounts[amount_entry]
+            if target is None or not isinstance(amount, Decimal):
+                continue
+            index = model.index_of(target)
+            sums[index] = sums.get(index, Decimal(0)) + times * amount
+        with self._lock:
+            self._rollups[key] = sums
+            _trim(self._rollups, 16)
+        return sums
+
     # -- change over time ------------------------------------------------------------------------
 
     def mutate(
         self,
         *,
         now: datetime,
-        add: Mapping[str, int] | int = 0,
-        modify: Mapping[str, int] | int = 0,
-    ) -> dict[str, dict[str, int]]:
+        add: Amount = 0,
+        modify: Amount = 0,
+        delete: Targets = 0,
+        permanent: bool = False,
+        purge: Targets = 0,
+        restore: Targets = 0,
+    ) -> dict[str, dict[str, object]]:
         """Change over time: add N new records per module (Created_Time and Modified_Time stamped
         inside (previous mutation time or construction `now`, now]) and modify N existing records
         per module (Modified_Time moved into that interval, a few values changed). Returns what
@@ -700,22 +899,43 @@ class Dataset:
         read at an unknown time narrows it to the second `now`, as does a `now` in the same
         second as the previous mutation; stamps are never later than `now`. An int applies to
         every bulk-exportable module. The result maps each touched module to {"added": n,
-        "modified": n}.
+        "modified": n} plus, for each removal asked for, the ids concerned.
+
+        Removals take a count or, per module, a count or a list of record ids:
+        `delete` moves live records (N picked at random among those that existed before this
+        call and that it does not modify) to the recycle bin, or straight to the permanent log
+        with `permanent`; they leave every read from now on, deleted at the second `now` by a
+        user of the org. `purge` deletes records of the recycle bin for good (N: the oldest
+        first) and `restore` brings them back as they were: Modified_Time does not move.
+        Records deleted `RECYCLE_BIN_DAYS` ago (on the dataset's clock) count as permanent.
+        An unknown id, or one in the wrong state, raises ValueError before anything changes.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         until = crit.epoch_of(now)
         adds = self._per_module(add)
         modifies = self._per_module(modify)
+        removals = {
+            "deleted": self._per_module(delete),
+            "purged": self._per_module(purge),
+            "restored": self._per_module(restore),
+        }
         with self._lock:
             after = self._clock
-            if not any(adds.values()) and not any(modifies.values()):
+            wanted: list[object] = [*adds.values(), *modifies.values()]
+            wanted += [amount for r in removals.values() for amount in r.values()]
+            if not any(wanted):
                 self._clock = max(after, until)
                 return {}
             # Stamps never go back past the previous mutation or the last read of the data (see
             # `snapshot`), nor forward past `now`: a record from the future would miss the window
             # of a client reading right now. Within one second that leaves just the second `now`.
             until = max(until, after)
+            plans = {
+                name: self._plan_removals(name, *(r.get(name, 0) for r in removals.values()))
+                for name in self.modules
+                if any(r.get(name) for r in removals.values())
+            }  # checks every id before anything changes
             if self._read_at is None:
                 after = until
             elif self._read_at > after:
@@ -724,15 +944,18 @@ class Dataset:
             self._read_at = until
             epoch = self._snapshot.epoch + 1
             counts = dict(self._snapshot.counts)
-            done: dict[str, dict[str, int]] = {}
+            done: dict[str, dict[str, object]] = {}
             for name in self.modules:
                 n_add, n_modify = adds.get(name, 0), modifies.get(name, 0)
-                if not (n_add or n_modify):
+                if not (n_add or n_modify or name in plans):
                     continue
                 model = self._model(name)
                 existing = counts[name]
+                gone = set(model.gone(epoch - 1))
                 rng = random.Random(f"{self.seed}/{name}/mutation/{epoch}")  # noqa: S311
-                chosen = rng.sample(range(existing), min(n_modify, existing))
+                # Deleted records are never modified; with none, this is the sample it always was.
+                picked = rng.sample(range(existing), min(n_modify + len(gone), existing))
+                chosen = [index for index in picked if index not in gone][:n_modify]
                 for index in chosen:
                     change = _Change(
                         epoch, after + 1 + rng.randrange(until - after), rng.getrandbits(30)
@@ -745,12 +968,153 @@ class Dataset:
                     model.added.append(_Added(epoch, existing, n_add, after, until))
                 counts[name] = existing + n_add
                 done[name] = {"added": n_add, "modified": len(chosen)}
+                if name in plans:
+                    probe = Snapshot(epoch, self._snapshot.as_of, counts)
+                    ids = self._apply_removals(
+                        model, plans[name], probe, until, gone | set(chosen), permanent=permanent
+                    )
+                    done[name] |= {what: ids[what] for what, r in removals.items() if r.get(name)}
             self._clock = until
             as_of = datetime.fromtimestamp(until, UTC)
             self._snapshot = Snapshot(epoch, as_of, MappingProxyType(counts))
             return done
 
-    def _per_module(self, amount: Mapping[str, int] | int) -> dict[str, int]:
+    def _plan_removals(
+        self,
+        name: str,
+        delete: int | Sequence[str],
+        purge: int | Sequence[str],
+        restore: int | Sequence[str],
+    ) -> tuple[int | list[int], int | list[int], int | list[int]]:
+        """Resolve the ids of one module's removals to indices, or say what is wrong with them."""
+        model = self._model(name)
+        total = self._snapshot.counts[name]
+        gone = set(model.gone(self._snapshot.epoch))
+        binned = set(self._recycle_bin(model))
+
+        def indices(
+            ids: int | Sequence[str], what: str, ok: Callable[[int], bool]
+        ) -> int | list[int]:
+            if isinstance(ids, int):
+                return ids
+            out: list[int] = []
+            for record_id in dict.fromkeys(map(str, ids)):
+                index = model.index_of(record_id) if record_id.isdigit() else -1
+                if not (0 <= index < total and model.record_id(index) == record_id and ok(index)):
+                    raise ValueError(f"{name} {record_id}: not {what}")
+                out.append(index)
+            return out
+
+        planned = (
+            indices(delete, "a live record", lambda i: i not in gone),
+            indices(purge, "in the recycle bin", lambda i: i in binned),
+            indices(restore, "in the recycle bin", lambda i: i in binned),
+        )
+        if isinstance(planned[1], list) and isinstance(planned[2], list):
+            both = set(planned[1]) & set(planned[2])
+            if both:
+                raise ValueError(
+                    f"{name}: purged and restored at once: {model.record_id(min(both))}"
+                )
+        return planned
+
+    def _recycle_bin(self, model: _Model) -> list[int]:
+        """Indices in the recycle bin (not purged, not expired), oldest deletion first."""
+        expired = self._now() - RECYCLE_BIN_DAYS * DAY
+        binned = [
+            (d.deleted_at, index)
+            for index, d in model.deletions.items()
+            if not d.purged and d.deleted_at > expired
+        ]
+        return [index for _, index in sorted(binned)]
+
+    def _apply_removals(
+        self,
+        model: _Model,
+        plan: tuple[int | list[int], int | list[int], int | list[int]],
+        probe: Snapshot,
+        at: int,
+        spared: set[int],
+        *,
+        permanent: bool,
+    ) -> dict[str, list[str]]:
+        """Carry out one module's planned removals at epoch `probe.epoch`; the ids per removal."""
+        delete, purge, restore = plan
+        rng = random.Random(f"{self.seed}/{model.name}/delete/{probe.epoch}")  # noqa: S311
+        if isinstance(delete, int):
+            existing = self._snapshot.counts[model.name]
+            picked = rng.sample(range(existing), min(delete + len(spared), existing))
+            delete = [index for index in picked if index not in spared][:delete]
+        binned = self._recycle_bin(model)
+        if isinstance(purge, int):
+            kept = set(restore) if isinstance(restore, list) else set()
+            purge = [index for index in binned if index not in kept][:purge]
+        if isinstance(restore, int):
+            purged = set(purge)
+            restore = [index for index in binned if index not in purged][:restore]
+        names = _display_fields(model.module)
+        for index in delete:
+            batch = _Batch(model, index, index + 1, probe)
+            shown = [self._typed_column(batch, n)[0] for n in names]
+            creator = self._typed_column(batch, "Created_By")[0]
+            model.deletions[index] = _Deletion(
+                deleted_at=at,
+                deleted_by=rng.choice(USERS).id,
+                purged=permanent,
+                display_name=" ".join(str(v) for v in shown if v not in (None, "")),
+                created_by=None if creator is None else str(creator),
+            )
+            self._remove(model, index, _Removal(probe.epoch, deleted=True))
+        for index in purge:
+            model.deletions[index] = model.deletions[index]._replace(purged=True)
+        for index in restore:
+            del model.deletions[index]
+            self._remove(model, index, _Removal(probe.epoch, deleted=False))
+        return {
+            "deleted": [model.record_id(i) for i in delete],
+            "purged": [model.record_id(i) for i in purge],
+            "restored": [model.record_id(i) for i in restore],
+        }
+
+    @staticmethod
+    def _remove(model: _Model, index: int, removal: _Removal) -> None:
+        known = index in model.removals
+        model.removals[index] = (*model.removals.get(index, ()), removal)
+        if not known:  # readers find the index only once its removals exist
+            bisect.insort(model.removed, index)
+
+    def deleted(
+        self, module: str, *, kind: str = "all", since: float | None = None
+    ) -> list[DeletedRecord]:
+        """A module's deleted records, latest deletion first: `kind` "recycle" (still in the
+        recycle bin), "permanent" or "all"; `since` keeps those deleted after that instant."""
+        expired = self._now() - RECYCLE_BIN_DAYS * DAY
+        with self._lock:
+            model = self._models.get(module)
+            if model is None:
+                return []
+            entries = list(model.deletions.items())
+        out: list[DeletedRecord] = []
+        for index, d in entries:
+            gone_for_good = d.purged or d.deleted_at <= expired
+            if kind != "all" and (kind == "permanent") != gone_for_good:
+                continue
+            if since is not None and d.deleted_at <= since:
+                continue
+            out.append(
+                DeletedRecord(
+                    id=model.record_id(index),
+                    type="permanent" if gone_for_good else "recycle",
+                    deleted_at=d.deleted_at,
+                    deleted_by=d.deleted_by,
+                    display_name=None if gone_for_good else d.display_name,
+                    created_by=None if gone_for_good else d.created_by,
+                )
+            )
+        out.sort(key=lambda r: (r.deleted_at, int(r.id)), reverse=True)
+        return out
+
+    def _per_module(self, amount: Mapping[str, _T] | int) -> dict[str, _T | int]:
         if isinstance(amount, int):
             return {
                 m.api_name: amount
@@ -761,6 +1125,17 @@ class Dataset:
         if unknown:
             raise ValueError(f"unknown modules: {sorted(unknown)}")
         return dict(amount)
+
+
+def _display_fields(module: Module) -> tuple[str, ...]:
+    """The fields a record's display name is made of (Zoho's "display_name")."""
+    if module.field("Last_Name") is not None:
+        return ("First_Name", "Last_Name")
+    for name in ("Account_Name", "Deal_Name", "Subject", "Name", "Note_Title"):
+        f = module.field(name)
+        if f is not None and f.data_type == "text":
+            return (name,)
+    return ()
 
 
 class _Compiler:
@@ -802,9 +1177,7 @@ class _Compiler:
         if source == "auto":
             prefix = model.fields[head].auto_number_prefix.casefold()
             return lambda batch: [test(f"{prefix}{i + 1}") for i in batch.indices]
-        if source == "created":
-            return lambda batch: list(map(test, batch.created()))
-        return lambda batch: list(map(test, batch.modified()))
+        return lambda batch: list(map(test, batch.computed(source, head)))
 
 
 def _pool_piece(group: int, cells: list[bytes]) -> _Piece:

@@ -2,8 +2,10 @@
 
 Everything here runs on the simulated clock (`Clock`), so a test can jump a job from ADDED to
 COMPLETED, let a result expire or free the download window with `advance()` instead of sleeping.
-Each job reads the Dataset snapshot taken when it was created, so data mutated later never leaks
-into a page that was already promised, exactly as a tap must expect from Zoho.
+Each job reads the Dataset snapshot taken when it was created, so data mutated (or deleted) later
+never leaks into a page that was already promised, exactly as a tap must expect from Zoho; its
+Now()-based formulas are computed at that moment too. Job ids come from the real clock, so no two
+starts of the simulator hand out the same id, whatever the seed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ JOB_FAILURE_MESSAGE: dict[str, object] = {
 }
 PAGE_TOKEN_ERROR_MESSAGE = "the given page_token is invalid or expired"  # noqa: S105 - a message
 DOWNLOAD_WINDOW_SECONDS = 60.0  # Zoho's: 10 downloads a minute, then 429 until it passes
+JOB_ID_SPAN = 10**12
+"""Job ids are ORG_PREFIX and 12 digits: 19 in all, like Zoho's, and below 2**63 (int64)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class Clock:
         with self._lock:
             self._offset += seconds
             return self._offset
+
+
+def wall_micros() -> int:
+    """Real time in microseconds since the epoch (what job ids are made of)."""
+    return time.time_ns() // 1000
 
 
 def parse_utc_offset(text: str) -> timezone:
@@ -237,6 +246,7 @@ class BulkReads:
         self._token_key = token_key
         self._module_fails = module_fails
         self._jobs: dict[str, ReadJob] = {}
+        self._last_stamp = -1
         self._grants: dict[str, _PageGrant] = {}
         self._download_times: deque[float] = deque()
         self._lock = threading.RLock()
@@ -293,7 +303,7 @@ class BulkReads:
                     "Maximum number of concurrent bulk read jobs reached. "
                     "Please try again after some time.",
                 )
-            job_id = f"{ORG_PREFIX}000005{len(self._jobs) + 400_001:06d}"
+            job_id = self._new_job_id()
             # The data is read now, in real time (record stamps follow the real clock, not the
             # simulated one), so later mutations stamp their records after this read.
             snapshot = (
@@ -315,6 +325,19 @@ class BulkReads:
             )
             self._jobs[job_id] = job
         return job
+
+    def _new_job_id(self) -> str:
+        """A job id no earlier start of the simulator handed out (call with the lock held).
+
+        The 12 digits after ORG_PREFIX are the real clock in microseconds (modulo 10**12, about
+        11.6 days), strictly increasing within a server, so a client that remembers job ids
+        across runs never meets an old one again; the data stays a function of the seed.
+        """
+        stamp = max(self._last_stamp + 1, wall_micros() % JOB_ID_SPAN) % JOB_ID_SPAN
+        while f"{ORG_PREFIX}{stamp:012d}" in self._jobs:  # after the 11.6-day wrap
+            stamp = (stamp + 1) % JOB_ID_SPAN
+        self._last_stamp = stamp
+        return f"{ORG_PREFIX}{stamp:012d}"
 
     def created_body(self, job: ReadJob) -> dict[str, object]:
         """The 201 envelope of seed 001."""

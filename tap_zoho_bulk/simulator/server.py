@@ -2,7 +2,9 @@
 
 `ZohoApp` turns a parsed `Request` into a `Response` (no sockets involved), in the order Zoho's
 gateway appears to apply its checks: unknown path (404, no auth), wrong method (400, no auth),
-then the injected faults, then authentication and scopes, then the endpoint itself. The transport
+then the injected faults, then authentication and scopes, then the endpoint itself. Besides the
+metadata and Bulk Read/Write endpoints it serves `GET /crm/{version}/{module}/deleted` (Zoho's
+"Get Deleted Records", 2 credits a call) and the admin API under `/__simulator__/`. The transport
 (`_Handler`) only reads bodies, streams responses with an exact Content-Length so keep-alive
 clients work, and carries out the transport-level faults (socket reset, truncated body).
 """
@@ -23,14 +25,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import BinaryIO
+from typing import BinaryIO, Unpack
 from urllib.parse import parse_qs, urlsplit
 
 from .bulk_write import ORG_ID, BulkWrites
-from .data import Dataset
+from .catalog import USERS
+from .data import Changes, Dataset, DeletedRecord
 from .faults import Fault, FaultRegistry, FaultSpecError
 from .jobs import ApiError, ApiVersion, BulkReads, Clock, format_time
 from .oauth import (
@@ -48,6 +51,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 CREATE_JOB_CREDITS = 50
+DELETED_RECORDS_CREDITS = 2  # "Get IDs of deleted records" in Zoho's credit table
+DELETED_MAX_PER_PAGE = 200
+DELETED_TYPES = ("all", "recycle", "permanent")
 _GATEWAY_JSON = "application/json;charset=utf-8"
 _NOT_FOUND_PATH = ApiError(
     404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one"
@@ -158,6 +164,9 @@ class ZohoApp:
                 api={"GET": self._module},
             ),
             _route(rf"/crm/{version}/settings/fields", "fields", api={"GET": self._fields}),
+            _route(
+                rf"/crm/{version}/(?P<module>[^/]+)/deleted", "deleted", api={"GET": self._deleted}
+            ),
             _route(rf"/crm/bulk/{version}/read", "create", api={"POST": self._create}),
             _route(rf"/crm/bulk/{version}/read/{job}", "poll", api={"GET": self._poll}),
             _route(
@@ -304,6 +313,8 @@ class ZohoApp:
         response = route.api[request.method](request, params, token)
         if route.kind == "create" and response.status == 201:
             cost = CREATE_JOB_CREDITS
+        elif route.kind == "deleted" and response.status in (200, 204):
+            cost = DELETED_RECORDS_CREDITS
         else:
             cost = 0 if response.status == 429 else 1
         with self._lock:
@@ -364,6 +375,34 @@ class ZohoApp:
         if wanted != "all":
             fields = [f for f in fields if f.get("type", "used") == wanted]
         return json_response(200, {"fields": fields})
+
+    # -- deleted records ------------------------------------------------------------------
+
+    def _deleted(self, request: Request, params: Mapping[str, str], token: AccessToken) -> Response:
+        """Zoho's "Get Deleted Records": recycle bin and permanent deletions, latest first."""
+        name = params["module"]
+        module = self.dataset.modules.get(name)
+        custom = module is not None and module.generated_type == "custom"
+        if not module_read_scope_ok(token.grant.scopes, name, custom=custom):
+            return error_response(_SCOPE_MISMATCH)
+        if module is None or not module.api_supported:
+            return error_response(_invalid_module())
+        tz = self.reads.settings.tz
+        query = _deleted_query(request, tz)
+        if isinstance(query, ApiError):
+            return error_response(query)
+        kind, page, per_page, since = query
+        records = self.dataset.deleted(name, kind=kind, since=since)
+        shown = records[(page - 1) * per_page : page * per_page]
+        if not shown:
+            return Response(204, content_type=None)
+        info = {
+            "per_page": per_page,
+            "count": len(shown),
+            "page": page,
+            "more_records": len(records) > page * per_page,
+        }
+        return json_response(200, {"data": [_deleted_entry(r, tz) for r in shown], "info": info})
 
     # -- bulk read ------------------------------------------------------------------------
 
@@ -497,11 +536,10 @@ class ZohoApp:
             "workdir": str(self.reads.workdir),
         }
 
-    def mutate(
-        self, *, add: Mapping[str, int] | int = 0, modify: Mapping[str, int] | int = 0
-    ) -> dict[str, dict[str, int]]:
-        """Change the data; stamped with real UTC now because taps window on their own clock."""
-        return self.dataset.mutate(now=datetime.now(UTC), add=add, modify=modify)
+    def mutate(self, **changes: Unpack[Changes]) -> dict[str, dict[str, object]]:
+        """Change the data (see `Dataset.mutate`); stamped with real UTC now because taps
+        window on their own clock."""
+        return self.dataset.mutate(now=datetime.now(UTC), **changes)
 
     def _admin_stats(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, self.stats())
@@ -523,15 +561,27 @@ class ZohoApp:
 
     def _admin_mutate(self, request: Request, _params: Mapping[str, str]) -> Response:
         payload = _admin_json(request)
-        if not isinstance(payload, dict):
-            return json_response(400, {"error": 'body must be {"add": ..., "modify": ...}'})
+        if not isinstance(payload, dict) or not set(payload) <= _MUTATE_KEYS:
+            return json_response(
+                400, {"error": f"body must be an object with keys among {sorted(_MUTATE_KEYS)}"}
+            )
         add, modify = payload.get("add", 0), payload.get("modify", 0)
         if not (_is_count(add) and _is_count(modify)):
             return json_response(400, {"error": "add/modify must be a count or {module: count}"})
+        removals = {key: payload.get(key, 0) for key in ("delete", "purge", "restore")}
+        if not all(map(_is_targets, removals.values())):
+            return json_response(
+                400,
+                {"error": "delete/purge/restore must be a count or {module: count or [id, ...]}"},
+            )
+        permanent = payload.get("permanent", False)
+        if not isinstance(permanent, bool):
+            return json_response(400, {"error": "permanent must be true or false"})
         try:
-            return json_response(200, self.mutate(add=add, modify=modify))
+            done = self.mutate(add=add, modify=modify, permanent=permanent, **removals)
         except (KeyError, ValueError) as exc:
             return json_response(400, {"error": str(exc)})
+        return json_response(200, done)
 
     def _admin_faults(self, _request: Request, _params: Mapping[str, str]) -> Response:
         return json_response(200, self.faults.describe())
@@ -613,10 +663,76 @@ def _admin_json(request: Request) -> object:
         return None
 
 
+_MUTATE_KEYS = frozenset({"add", "modify", "delete", "permanent", "purge", "restore"})
+
+
 def _is_count(value: object) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _is_count(v) for k, v in value.items())
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_targets(value: object) -> bool:
+    """A count, or per module a count or a list of record ids (strings)."""
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str)
+            and (_is_count(v) or (isinstance(v, list) and all(isinstance(i, str) for i in v)))
+            for k, v in value.items()
+        )
+    return _is_count(value)
+
+
+def _deleted_query(request: Request, tz: timezone) -> tuple[str, int, int, float | None] | ApiError:
+    """type, page, per_page and If-Modified-Since (epoch seconds) of a deleted-records call."""
+    kind = request.query.get("type", "all")
+    if kind not in DELETED_TYPES:
+        return _invalid_param("type")
+    page = _whole(request.query.get("page", "1"))
+    if page is None:
+        return _invalid_param("page")
+    per_page = _whole(request.query.get("per_page", str(DELETED_MAX_PER_PAGE)))
+    if per_page is None or per_page > DELETED_MAX_PER_PAGE:
+        return _invalid_param("per_page")
+    header = request.headers.get("If-Modified-Since")
+    since = None
+    if header is not None:
+        try:
+            moment = datetime.fromisoformat(str(header).strip())
+        except ValueError:
+            return ApiError(
+                400, "INVALID_DATA", "invalid data", {"header_name": "If-Modified-Since"}
+            )
+        since = (moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp()
+    return kind, page, per_page, since
+
+
+def _whole(text: str) -> int | None:
+    """A positive integer query value, or None."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) >= 1 else None
+
+
+def _invalid_param(name: str) -> ApiError:
+    return ApiError(400, "INVALID_DATA", "invalid data", {"param_name": name})
+
+
+_USER_NAMES = {user.id: user.full_name for user in USERS}
+
+
+def _deleted_entry(record: DeletedRecord, tz: timezone) -> dict[str, object]:
+    """One element of `data`, keys in the order of v8's Deleted_Record schema."""
+
+    def user(user_id: str) -> dict[str, object]:
+        return {"name": _USER_NAMES.get(user_id, ""), "id": user_id}
+
+    return {
+        "deleted_by": user(record.deleted_by),
+        "id": record.id,
+        "display_name": record.display_name,
+        "type": record.type,
+        "created_by": None if record.created_by is None else user(record.created_by),
+        "deleted_time": format_time(record.deleted_at, tz),
+    }
 
 
 # -- transport ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ cell once, with converters chosen from the schema alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tap_zoho_bulk.results.batch import ID_PROPERTY
@@ -105,8 +105,16 @@ _BY_RETURN_TYPE: dict[str, Callable[[], PropertySchema]] = {
     "datetime": _datetime,
 }
 
-# Computed fields carry their result type in a sub-object named after the data type.
-_COMPUTED_DATA_TYPES = frozenset({"formula", "rollup_summary"})
+# Computed fields carry their result type in a sub-object named after the data type; their
+# values change without Modified_Time (a formula on Now(), a rollup of child records).
+COMPUTED_DATA_TYPES = frozenset({"formula", "rollup_summary"})
+
+
+def computed_fields(fields: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The api_names of a module's formula and rollup-summary fields."""
+    return frozenset(
+        str(f["api_name"]) for f in fields if _text(f.get("data_type")) in COMPUTED_DATA_TYPES
+    )
 
 
 def property_schema(field: Mapping[str, Any]) -> PropertySchema | None:
@@ -120,7 +128,7 @@ def property_schema(field: Mapping[str, Any]) -> PropertySchema | None:
     data_type = _text(field.get("data_type"))
     if data_type in NON_EXPORTABLE_DATA_TYPES:
         return None
-    if data_type in _COMPUTED_DATA_TYPES:
+    if data_type in COMPUTED_DATA_TYPES:
         return _computed_schema(field, data_type)
     factory = _BY_DATA_TYPE.get(data_type)
     if factory is None:

@@ -136,6 +136,22 @@ CONFIG_SCHEMA = th.PropertiesList(
         "bulk_write_results streams (Zoho has no API that lists them).",
     ),
     th.Property(
+        "formula_refresh_hours",
+        th.NumberType,
+        title="Formula refresh interval",
+        description="Every this many hours, re-export whole records (the selected fields, no "
+        "window) of modules whose selected fields include formula or rollup-summary fields, "
+        "whose values change without Modified_Time. Default: off.",
+    ),
+    th.Property(
+        "track_deletions",
+        th.BooleanType,
+        default=True,
+        title="Track deletions",
+        description="Read each synced module's deleted records from Zoho into the "
+        "deleted_records stream (2 credits per module and page of 200).",
+    ),
+    th.Property(
         "max_concurrent_jobs",
         th.IntegerType,
         default=8,
@@ -412,6 +428,8 @@ def _check_numbers(config: Mapping[str, Any]) -> None:
     _not_above(("request_backoff_base_seconds", base), ("request_backoff_max_seconds", cap))
     if config.get("max_credits_per_run") is not None:
         _at_least(config, "max_credits_per_run", 0, integer=True)
+    if config.get("formula_refresh_hours") is not None:
+        _at_least(config, "formula_refresh_hours", 0, above=True)
     _at_least(config, "simulator_records", 0, integer=True)
 
 

@@ -51,6 +51,7 @@ class _Stream:
         self.key(state, "replication_key", _is_text, "a string")
         self.key(state, "replication_key_value", _is_date_time, DATE_TIME)
         self.key(state, "bookmark_ids", _is_texts, "a list of strings")
+        self.key(state, "formula_refreshed_at", _is_date_time, DATE_TIME)
         # singer-sdk pops progress markers and walks partitions at the start of every sync.
         self.key(state, "progress_markers", _is_object, "an object")
         self.key(state, "partitions", _is_objects, "a list of objects")

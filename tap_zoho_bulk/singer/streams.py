@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 #: instead of paying for them again: the first as `job_id`/`page`, the others in `later_jobs`.
 JOB_STATE_KEY = "bulk_job"
 TIES_STATE_KEY = "bookmark_ids"  # ids already emitted at the bookmark's second
+REFRESH_STATE_KEY = "formula_refreshed_at"  # start of the run that last refreshed formulas
 #: Result files (ZIP bytes) from which reading in worker processes pays for starting them.
 PARALLEL_BYTES = 4 * 1024 * 1024
 
@@ -56,6 +57,8 @@ class ModuleStream(DirectRecords, Tallied):
     """
 
     is_sorted = False
+    #: The selected formula and rollup columns when this run refreshes them (`export_plan`).
+    refreshing: tuple[str, ...] = ()
     # Converters already give every property its JSON type; the SDK's conform step would only
     # cost time (and turns the string "false" into true).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -96,9 +99,15 @@ class ModuleStream(DirectRecords, Tallied):
             raise ConfigError(msg)
         return [c for c in columns if c in pinned or c in {"Id", self.replication_key}]
 
-    def export_plan(self) -> ExportPlan | None:
+    def export_plan(self, computed: Collection[str] = frozenset()) -> ExportPlan | None:
         """What to ask Zoho for in this run, checked against Zoho's limits first; None when
-        there is nothing to ask (a bookmark at or after this run's start)."""
+        there is nothing to ask (a bookmark at or after this run's start).
+
+        `computed` names the module's formula and rollup-summary fields: when some are
+        selected and `formula_refresh_hours` has passed since their last refresh, the window
+        reaches back to `start_date`, so every record is emitted again with current values.
+        """
+        self.refreshing = self._refresh_due(computed)
         columns = [c for c in self.export_columns() if c != "Id"]
         fields: list[str] | None = columns
         if len(columns) > MAX_FIELDS:
@@ -141,13 +150,42 @@ class ModuleStream(DirectRecords, Tallied):
         )
 
     def _window(self, resume: dict[str, Any] | None) -> tuple[datetime | None, datetime] | None:
-        """The interrupted job's window when resuming it, else bookmark (or start) to run start."""
+        """The interrupted job's window when resuming it, else bookmark (or start) to run start;
+        start_date to run start for a formula refresh."""
         if not self.replication_key:
             return None
         if resume and resume.get("window"):
             start_text, end_text = resume["window"]
             return (parse_utc(start_text) if start_text else None), parse_utc(end_text)
+        if self.refreshing:
+            return settings.start_date(self.config), self._run.started_at
         return self._window_start(), self._run.started_at
+
+    def _refresh_due(self, computed: Collection[str]) -> tuple[str, ...]:
+        """The selected computed columns when their refresh is due in this run, else none.
+
+        A full-table module is read whole every run anyway; an incremental one is refreshed
+        at most once per `formula_refresh_hours`, counted from the start of the run that last
+        completed a refresh (`formula_refreshed_at` in its STATE).
+        """
+        hours = self.config.get("formula_refresh_hours")
+        if hours is None or not self.replication_key:
+            return ()
+        columns = tuple(c for c in self.export_columns() if c in computed)
+        if not columns:
+            return ()
+        last = self.stream_state.get(REFRESH_STATE_KEY)
+        if last and self._run.started_at - parse_utc(last) < timedelta(hours=float(hours)):
+            return ()
+        self.logger.info(
+            "'%s': re-exporting every record to refresh its formula and rollup fields %s "
+            "(last refresh: %s; formula_refresh_hours=%s).",
+            self.name,
+            ", ".join(columns),
+            last or "never",
+            hours,
+        )
+        return columns
 
     def _window_start(self) -> datetime | None:
         """The bookmark of the same replication key, else start_date, whichever is later."""
@@ -186,7 +224,9 @@ class ModuleStream(DirectRecords, Tallied):
             multi_select_separator=settings.setting(self.config, "multiselect_separator"),
             logger=self.logger,
         )
-        ties = Ties.from_state(self.stream_state, self.replication_key, TIES_STATE_KEY)
+        # A refresh emits every record again, those of the bookmark's second included.
+        tied = {} if self.refreshing else self.stream_state
+        ties = Ties.from_state(tied, self.replication_key, TIES_STATE_KEY)
         direct = self._writes_directly()
         try:
             pages = reader.pages(self.name, self._between_outputs)
@@ -232,6 +272,8 @@ class ModuleStream(DirectRecords, Tallied):
             return
         self.stream_state.pop(JOB_STATE_KEY, None)
         ties.save(self.stream_state, TIES_STATE_KEY)
+        if self.refreshing:
+            self.stream_state[REFRESH_STATE_KEY] = utc_text(self._run.started_at)
 
     def _next_page(self, pages: Iterator[PageFile]) -> PageFile | None:
         """The next downloaded page; None at the end. The export's own failure is told apart

@@ -25,8 +25,9 @@ from typing_extensions import override
 from tap_zoho_bulk.errors import ConfigError, RetryableAPIError, ZohoAPIError
 from tap_zoho_bulk.results.archive import verify_result
 from tap_zoho_bulk.singer import job_streams, settings
+from tap_zoho_bulk.singer.deleted_records import DELETED_RECORDS, DeletedRecordsStream
 from tap_zoho_bulk.singer.run import Interrupted, ModulesFailed, Run
-from tap_zoho_bulk.singer.schema import module_schema, property_schema
+from tap_zoho_bulk.singer.schema import computed_fields, module_schema, property_schema
 from tap_zoho_bulk.singer.state import check_state
 from tap_zoho_bulk.singer.streams import ModuleStream
 from tap_zoho_bulk.singer.writer import BufferedMsgSpecWriter
@@ -57,6 +58,8 @@ LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
 # Field-metadata answers that say, for good, that this user cannot export a module: discovery
 # of every module leaves such a module out (at WARNING); naming it in `modules` is an error.
 LEAVE_OUT_CODES = frozenset({"NO_PERMISSION"})
+#: Streams of the tap's own making, not modules.
+TAP_STREAMS = job_streams.STREAM_NAMES | {DELETED_RECORDS}
 #: The name a connection check's calls are counted under.
 CHECK = "connection check"
 
@@ -87,6 +90,8 @@ class TapZohoBulk(Tap):
             logger=self.logger,
             start=self._start_run,
         )
+        #: Field metadata of each module read so far (by discovery or the catalog check).
+        self._fields: dict[str, list[dict[str, Any]] | None] = {}
         if state is not None and not isinstance(state, dict | str | PurePath):
             check_state(state)  # a JSON list or number, which singer-sdk would trip over
         # singer-sdk's mapper set-up discovers the streams, which calls Zoho: only once the
@@ -219,7 +224,12 @@ class TapZohoBulk(Tap):
         streams = [s for s in self.streams.values() if isinstance(s, ModuleStream) and s.selected]
         if self.input_catalog is not None:
             self._check_catalog_fields(streams)
-        plans = [(plan, s.show_jobs) for s in streams if (plan := s.export_plan()) is not None]
+        plans = [
+            (plan, s.show_jobs)
+            for s in streams
+            if (plan := s.export_plan(computed_fields(self._fields.get(s.module) or ())))
+            is not None
+        ]
         if plans:
             self.run.start(self._new_reader(), plans, settings.parse_processes(self.config))
 
@@ -282,30 +292,47 @@ class TapZohoBulk(Tap):
                 raise ConfigError(msg)
 
     def _module_fields(self, module: str) -> list[dict[str, Any]] | None:
-        """A module's field metadata; None when Zoho has none to give (HTTP 204)."""
-        return crm_settings.module_fields(self.client, self.api_version, module, stream=module)
+        """A module's field metadata; None when Zoho has none to give (HTTP 204). Kept for
+        the run, which needs it again to know the module's formula fields."""
+        fields = crm_settings.module_fields(self.client, self.api_version, module, stream=module)
+        self._fields[module] = fields
+        return fields
 
     @override
     def discover_streams(self) -> Sequence[Stream]:
         """Streams from the input catalog when there is one, else from Zoho's metadata APIs."""
         if self.input_catalog is not None:
             entries = self.input_catalog.streams
+            names = [entry.tap_stream_id for entry in entries]
             return [
                 ModuleStream(
                     self, module=entry.tap_stream_id, schema=entry.schema.to_dict(), run=self.run
                 )
                 for entry in entries
-                if entry.tap_stream_id not in job_streams.STREAM_NAMES
-            ] + job_streams.streams(
-                self,
-                self.run,
-                self.client,
-                self.api_version,
-                [entry.tap_stream_id for entry in entries],
+                if entry.tap_stream_id not in TAP_STREAMS
+            ] + self._tap_streams(names)
+        return self._discover_modules() + self._tap_streams()
+
+    def _tap_streams(self, names: Sequence[str] | None = None) -> list[Stream]:
+        """The streams of the tap's own making (all, or those an input catalog names)."""
+        built = job_streams.streams(self, self.run, self.client, self.api_version, names)
+        wanted = names is None or DELETED_RECORDS in names
+        if wanted and settings.setting(self.config, "track_deletions"):
+            built.append(
+                DeletedRecordsStream(
+                    self,
+                    self.run,
+                    client=self.client,
+                    version=self.api_version,
+                    modules=self._synced_modules,
+                )
             )
-        return self._discover_modules() + job_streams.streams(
-            self, self.run, self.client, self.api_version
-        )
+        return built
+
+    def _synced_modules(self) -> list[str]:
+        return [
+            s.module for s in self.streams.values() if isinstance(s, ModuleStream) and s.selected
+        ]
 
     def _discover_modules(self) -> list[Stream]:
         modules = crm_settings.list_modules(self.client, self.api_version, stream="discovery")

@@ -47,6 +47,8 @@ T = TypeVar("T")
 # Credits per call (reference §8: 50 to initialise a bulk read job, 1 for any other CRM call).
 BULK_READ_CREDITS = 50
 CALL_CREDITS = 1
+#: Calls that cost more than one credit, by kind (Zoho's credit table).
+CREDITS_BY_KIND = {"create": BULK_READ_CREDITS, "deleted": 2}
 
 # What each kind of call needs, to turn OAUTH_SCOPE_MISMATCH / NO_PERMISSION into a fix.
 SCOPE_HINTS = {
@@ -79,6 +81,7 @@ class _Call:
     params: Mapping[str, str] | None
     json: Mapping[str, Any] | None
     download_to: Path | None
+    headers: Mapping[str, str] | None = None
 
 
 class DownloadLimiter:
@@ -215,9 +218,12 @@ class ZohoClient:
         kind: str,
         stream: str,
         params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> T | None:
         """GET an answer of one of the shapes in `wire`; None for Zoho's 204 No Content."""
-        response = self.request("GET", path, kind=kind, stream=stream, params=params)
+        response = self.request(
+            "GET", path, kind=kind, stream=stream, params=params, headers=headers
+        )
         if response.status_code == 204 or not response.content:
             return None
         return _decoded(response, answer, kind, stream)
@@ -300,11 +306,13 @@ class ZohoClient:
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         download_to: Path | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """One logical call with retries; credits are charged once it is attempted."""
-        call = _Call(method, self._absolute(path_or_url), kind, params, json, download_to)
+        url = self._absolute(path_or_url)
+        call = _Call(method, url, kind, params, json, download_to, headers)
         self._check_host(call.url)
-        credits = BULK_READ_CREDITS if kind == "create" else CALL_CREDITS
+        credits = CREDITS_BY_KIND.get(kind, CALL_CREDITS)
         self.credits.reserve(credits, stream, f"a {kind} call")
         with self._calls_lock:
             self.calls[kind] += 1
@@ -356,7 +364,7 @@ class ZohoClient:
                 call.url,
                 params=call.params,
                 json=call.json,
-                headers={"Authorization": f"Zoho-oauthtoken {token}"},
+                headers={**(call.headers or {}), "Authorization": f"Zoho-oauthtoken {token}"},
                 timeout=self._timeout,
                 stream=call.download_to is not None,
                 allow_redirects=False,

@@ -267,3 +267,40 @@ class FieldsAnswer(msgspec.Struct):
     the schema builder reads many of its keys."""
 
     fields: list[dict[str, Any]] | None = None
+
+
+# -- deleted records (zoho-beyond-bulk-read.md, "Deleted records"; v8 record.json) -------------
+
+
+class MinifiedUser(msgspec.Struct):
+    """`{"id", "name"}` of a user, as the deleted-records answer names who deleted a record."""
+
+    id: Id | None = None
+    name: str | None = None
+
+
+class DeletedRecord(msgspec.Struct):
+    """One element of `data` of GET /crm/{version}/{module}/deleted."""
+
+    id: Id
+    type: str | None = None
+    deleted_time: str | None = None
+    display_name: str | None = None
+    deleted_by: MinifiedUser | None = None
+    created_by: MinifiedUser | None = None
+
+
+class PageInfo(msgspec.Struct):
+    """`info` of a paged REST answer: whether another page follows."""
+
+    more_records: bool = False
+    page: int | None = None
+    per_page: int | None = None
+    count: int | None = None
+
+
+class DeletedAnswer(msgspec.Struct):
+    """`{"data": [...], "info": {...}}` of GET /crm/{version}/{module}/deleted."""
+
+    data: list[DeletedRecord] | None = None
+    info: PageInfo | None = None

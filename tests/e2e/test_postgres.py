@@ -19,7 +19,7 @@ import pytest
 from tap_zoho_bulk.simulator import Simulator, run_simulator
 from tap_zoho_bulk.simulator.catalog import USERS
 
-from .conftest import MeltanoProject, PostgresServer
+from .conftest import ROOT, MeltanoProject, PostgresServer
 
 SCHEMA = "zoho"
 LEADS_FIELDS = [
@@ -86,9 +86,15 @@ def assert_loaded(conn: psycopg.Connection[Any], sim: Simulator) -> None:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [SCHEMA]
         )
     }
-    # Meltano selects every stream: the tap's job audit and the (empty, no job ids configured)
-    # bulk write streams are tables too.
-    assert tables == {*modules, "bulk_read_jobs", "bulk_write_jobs", "bulk_write_results"}
+    # Meltano selects every stream: the tap's job audit, its deletions and the (empty, no job
+    # ids configured) bulk write streams are tables too.
+    assert tables == {
+        *modules,
+        "bulk_read_jobs",
+        "bulk_write_jobs",
+        "bulk_write_results",
+        "deleted_records",
+    }
 
     for module in modules:
         table = f'{SCHEMA}."{module}"'
@@ -168,3 +174,57 @@ def test_two_runs_into_postgres(
     run()
     with postgres.connect(pg_database) as conn:
         assert_loaded(conn, simulator)
+
+
+def readme_sql(title: str) -> str:
+    """The ```sql block that follows a README heading."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index(f"### {title}\n") :]
+    return section[section.index("```sql\n") + len("```sql\n") : section.index("\n```\n")]
+
+
+def rows(conn: psycopg.Connection[Any], table: str) -> dict[str, tuple[Any, ...]]:
+    return {row[0]: row for row in conn.execute(f'SELECT "Id", * FROM {SCHEMA}."{table}"')}
+
+
+def test_deletions_applied_with_the_readme_sql(
+    meltano_project: MeltanoProject,
+    postgres: PostgresServer,
+    pg_database: str,
+    simulator: Simulator,
+) -> None:
+    """Deleted between two runs, some to the recycle bin and some for good: after the second
+    load and the README's statement exactly those rows are gone, and no other row changed."""
+    env = {
+        "TAP_ZOHO_BULK_USE_SIMULATOR": "false",
+        **{f"TAP_ZOHO_BULK_{key.upper()}": value for key, value in simulator.tap_config().items()},
+        "TAP_ZOHO_BULK_MODULES": json.dumps(["Leads", "Deals"]),
+        **postgres.target_env(pg_database, SCHEMA),
+    }
+
+    def run() -> None:
+        meltano_project.meltano(
+            "run", f"--state-id-suffix={pg_database}", "tap-zoho-bulk", "target-postgres", env=env
+        )
+
+    run()
+    with postgres.connect(pg_database) as conn:
+        before = {table: rows(conn, table) for table in ("Leads", "Deals")}
+    binned = simulator.mutate(delete={"Leads": 4})["Leads"]["deleted"]
+    simulator.mutate(purge={"Leads": binned[:2]})
+    gone = simulator.mutate(delete={"Deals": 3}, permanent=True)["Deals"]["deleted"]
+    deleted = {"Leads": set(binned), "Deals": set(gone)}
+    time.sleep(1.1)
+    run()
+    with postgres.connect(pg_database) as conn:
+        listed = set(conn.execute(f"SELECT module, id, type FROM {SCHEMA}.deleted_records"))
+        assert listed == {
+            *(("Leads", i, "permanent") for i in binned[:2]),
+            *(("Leads", i, "recycle") for i in binned[2:]),
+            *(("Deals", i, "permanent") for i in gone),
+        }
+        conn.execute(readme_sql("Deletions"))
+        for table in ("Leads", "Deals"):
+            after = rows(conn, table)
+            assert set(after) == set(before[table]) - deleted[table], table
+            assert after == {i: row for i, row in before[table].items() if i in after}, table

@@ -47,15 +47,17 @@ def test_the_summary_counts_what_was_emitted_and_spent(sim: Simulator, tmp_path:
     run = run_tap(tmp_path, config_for(sim, modules=MODULES))
     assert run.returncode == 0, run.stderr[-3000:]
     lines = summaries(run)
-    assert set(lines) == set(MODULES), run.stderr[-3000:]
+    assert set(lines) == {*MODULES, "deleted_records"}, run.stderr[-3000:]
     for module in MODULES:
         emitted = len(run.result.ids(module))
         assert lines[module].startswith(f"{emitted} records, 1 page, 1 job created, "), lines
+    # One call per module for its deletions, 2 credits each; no bulk job.
+    assert lines["deleted_records"].startswith(f"0 records, {2 * len(MODULES)} credits, ")
     ending, text = total(run)
     spent = credits_used(sim) - before
     assert ending == "complete"
     records = sum(len(run.result.ids(m)) for m in MODULES)
-    assert text.startswith(f"{records} records in 2 streams, 2 pages, 2 jobs created, {spent} ")
+    assert text.startswith(f"{records} records in 3 streams, 2 pages, 2 jobs created, {spent} ")
     # Each create says what it cost and what the run spent so far, named as such.
     creates = re.findall(
         r"Created bulk read job \d+ for '\w+' page 1 \((\d+) credits; (\d+) spent", run.stderr

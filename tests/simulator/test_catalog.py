@@ -131,6 +131,14 @@ def test_field_metadata_has_zoho_keys_and_types(module: Module) -> None:
                 "expression": meta["formula"]["expression"],
             }
             assert meta["json_type"] in {"double", "string"}
+        elif f.data_type == "rollup_summary":
+            rollup = meta["rollup_summary"]
+            assert rollup["return_type"] == f.formula_return_type
+            assert set(rollup) == {
+                "return_type", "expression", "based_on_module", "related_list", "rollup_based_on",
+            }  # fmt: skip
+            assert meta["json_type"] == "double"
+            assert meta["read_only"] is True
         else:
             assert meta["json_type"] == JSON_TYPES[f.data_type], f.api_name
         if f.data_type == "textarea":

@@ -223,12 +223,14 @@ def test_discovery_and_default_selection(sim: Simulator) -> None:
         "bulk_read_jobs": ["job_id"],
         "bulk_write_jobs": ["id"],
         "bulk_write_results": ["job_id", "row_number"],
+        "deleted_records": ["module", "id"],
     }
     assert root_selected(catalog) == {
         "Leads": True,
         "bulk_read_jobs": False,
         "bulk_write_jobs": False,
         "bulk_write_results": False,
+        "deleted_records": True,
     }
     with_ids = write_config(sim, "v8", [IDS["COMPLETED"]])
     assert root_selected(discover(with_ids)) == {
@@ -236,6 +238,7 @@ def test_discovery_and_default_selection(sim: Simulator) -> None:
         "bulk_read_jobs": False,
         "bulk_write_jobs": True,
         "bulk_write_results": True,
+        "deleted_records": True,
     }
 
     assert set(sync(config).records) == {"Leads"}

@@ -14,6 +14,8 @@ from tests.tap.harness import config_for
 _SIMULATOR = Simulator(seed=11, records=40, page_size=25, download_limit_per_minute=1000)
 _SIMULATOR.start()
 atexit.register(_SIMULATOR.stop)
+# A few deletions in every module, so that deleted_records has records too.
+_SIMULATOR.mutate(delete=2)
 CONFIG = config_for(_SIMULATOR, bulk_write_job_ids=list(BULK_WRITE_JOB_IDS.values()))
 CATALOG = TapZohoBulk(config=CONFIG).catalog_dict
 # Every stream selected, the audit stream included, so the suite sees records from each.
