@@ -29,14 +29,20 @@ Every figure comes from this run, on data the simulator generates in this run:
    module and against the 6-module sync with instant jobs (startup, discovery, download, parse).
 4. Calls, credits and polls from the simulator's stats; polls for jobs of 5, 50 and 500 s with
    the tap's default poll schedule, in simulated time (see `scaled_polls`).
+5. Credits and wall time of incremental runs (no change, 10, 1,000 and 50,000 new records) with
+   read_mode auto and bulk, and the daily credits they make for a 30-module org (`cost.py`).
+6. A whole `meltano run` into target-jsonl with the tap's worker processes on and off: rows/s
+   and the CPU of tap, target and Meltano, and the default of parse_processes they argue for.
+
+`--only parse,runs,cost,pipeline` runs some of them: parse is 1, runs is 2 to 4.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import csv
+import dataclasses
 import functools
 import io
 import itertools
@@ -46,22 +52,32 @@ import platform
 import pstats
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import msgspec
+from cost import COST_FULL, COST_QUICK, incremental_cost, pipeline
+from harness import (
+    MODULE,
+    SIX_MODULES,
+    Finished,
+    Table,
+    descendants,
+    proc_cpu_ticks,
+    run_child,
+    run_tap,
+    simulator_process,
+)
 from singer_sdk import Stream, Tap
 
 from tap_zoho_bulk.results.archive import open_result_member, verify_result
@@ -74,10 +90,7 @@ from tap_zoho_bulk.singer.tap import TapZohoBulk
 from tap_zoho_bulk.zoho.jobs import ExportPlan, JobStats, PageFile, Polling
 from tap_zoho_bulk.zoho.reader import BulkReader
 
-MODULE = "Leads"
-SIX_MODULES = ["Accounts", "Contacts", "Deals", "Leads", "Shipments", "Tasks"]
 PAGE_JOB_ID = "4150868000005400001"
-RECORD_MARK = b'{"type":"RECORD"'
 VARIANTS = ("tap", "floor", "default", "reader")
 # Fake credentials for the throughput child: it never calls Zoho, only builds the client.
 OFFLINE_CONFIG = {
@@ -86,6 +99,8 @@ OFFLINE_CONFIG = {
     "refresh_token": "benchmark",
     "accounts_url": "http://127.0.0.1:9",
     "api_domain": "http://127.0.0.1:9",
+    # The deletions stream asks Zoho; section 1 times reading a page, not that call.
+    "track_deletions": False,
 }
 
 
@@ -106,194 +121,6 @@ class Sizes:
 
 FULL = Sizes(200_000, 3, 100_000, 1_000_000, 200_000, 5.0, (5.0, 50.0, 500.0), 5.0)
 QUICK = Sizes(20_000, 1, 20_000, 200_000, 20_000, 2.0, (5.0, 50.0, 500.0), 2.0)
-
-
-# -- the table ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Table:
-    """Section headers and rows of (what, measured, target, PASS/FAIL or blank)."""
-
-    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
-
-    def section(self, title: str) -> None:
-        self.rows.append((title, "", "", ""))
-
-    def add(self, what: str, measured: str, target: str = "", passed: bool | None = None) -> None:
-        verdict = "" if passed is None else ("PASS" if passed else "FAIL")
-        self.rows.append(("  " + what, measured, target, verdict))
-
-    def render(self) -> str:
-        body = [row for row in self.rows if row[1] or row[2]]
-        widths = [max(len(row[i]) for row in body) for i in range(4)]
-        lines = []
-        for what, measured, target, verdict in self.rows:
-            if not measured and not target:
-                lines.append(what)
-                continue
-            lines.append(
-                f"{what:<{widths[0]}}  {measured:>{widths[1]}}  {target:<{widths[2]}}  {verdict}"
-            )
-        return "\n".join(line.rstrip() for line in lines)
-
-
-# -- child processes: draining their stdout ----------------------------------------------------
-
-
-def drain(stream: IO[bytes]) -> tuple[int, int]:
-    """Read a child's stdout to the end like a fast target would; count RECORD lines and bytes."""
-    fd = stream.fileno()
-    records = size = 0
-    tail = b""
-    keep = len(RECORD_MARK) - 1
-    while chunk := os.read(fd, 1 << 20):
-        size += len(chunk)
-        data = tail + chunk
-        records += data.count(RECORD_MARK)
-        tail = data[-keep:]
-    return records, size
-
-
-def descendants(pid: int) -> list[int]:
-    """Live descendants of a process, from /proc."""
-    found: list[int] = []
-    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            for child_pid in map(int, tasks.read_text().split()):
-                found += [child_pid, *descendants(child_pid)]
-    return found
-
-
-def proc_cpu_ticks(pid: int) -> int:
-    """utime + stime + cutime + cstime of a live process, in clock ticks (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return sum(int(value) for value in fields[11:15])
-
-
-def tree_pss_mb(pid: int) -> float:
-    """The memory of a process and its live descendants: the sum of their proportional set
-    sizes, in which a page shared by n processes (the fork server's, libraries) counts 1/n
-    in each."""
-    total_kb = 0
-    for member in (pid, *descendants(pid)):
-        with contextlib.suppress(OSError, StopIteration):
-            rollup = Path(f"/proc/{member}/smaps_rollup").read_text().splitlines()
-            total_kb += int(next(line for line in rollup if line.startswith("Pss:")).split()[1])
-    return total_kb / 1024
-
-
-@dataclass
-class Finished:
-    """A child that has exited: what it wrote and what it cost."""
-
-    returncode: int
-    records: int
-    stdout_bytes: int
-    wall: float
-    max_rss_mb: float
-    #: The largest summed PSS of the child and its descendants, sampled every 20 ms.
-    tree_pss_mb: float
-    log: Path
-
-    def check(self, what: str, records: int | None = None) -> None:
-        if self.returncode != 0:
-            tail = self.log.read_text(errors="replace")[-3000:]
-            raise SystemExit(f"{what} exited with {self.returncode}; its log ends with:\n{tail}")
-        if records is not None and self.records != records:
-            raise SystemExit(f"{what} emitted {self.records} RECORD lines, expected {records}")
-
-
-def run_child(command: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> Finished:
-    """Run a command with stdout drained here and stderr to `log`; peak RSS from its rusage."""
-    started = time.perf_counter()
-    with log.open("wb") as errors:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors, env=None if env is None else dict(env)
-        )
-        assert process.stdout is not None
-        peak = [0.0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.02):
-                peak[0] = max(peak[0], tree_pss_mb(process.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        records, size = drain(process.stdout)
-        done.set()
-        sampler.join()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        process.stdout.close()
-    return Finished(
-        returncode=process.returncode,
-        records=records,
-        stdout_bytes=size,
-        wall=time.perf_counter() - started,
-        max_rss_mb=usage.ru_maxrss / 1024,
-        tree_pss_mb=peak[0],
-        log=log,
-    )
-
-
-def run_tap(config: Mapping[str, Any], workdir: Path, name: str) -> Finished:
-    """A whole tap run, exactly as a user starts it."""
-    path = workdir / f"{name}.config.json"
-    path.write_text(json.dumps(config))
-    return run_child(
-        [sys.executable, "-m", "tap_zoho_bulk", "--config", str(path)], workdir / f"{name}.log"
-    )
-
-
-# -- the simulator in its own process ---------------------------------------------------------
-
-
-@dataclass
-class SimulatorProcess:
-    """The `tap-zoho-bulk-simulator` console script, running."""
-
-    process: subprocess.Popen[bytes]
-    info: dict[str, str]
-
-    def tap_config(self, **extra: Any) -> dict[str, Any]:
-        keys = ("client_id", "client_secret", "refresh_token", "accounts_url", "api_domain")
-        return {**{key: self.info[key] for key in keys}, **extra}
-
-    def stats(self) -> dict[str, Any]:
-        url = self.info["base_url"] + "/__simulator__/stats"
-        with urllib.request.urlopen(url, timeout=30) as answer:
-            stats: dict[str, Any] = json.load(answer)
-        return stats
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-
-@contextlib.contextmanager
-def simulator_process(workdir: Path, name: str, *flags: str) -> Iterator[SimulatorProcess]:
-    script = Path(sys.executable).with_name("tap-zoho-bulk-simulator")
-    command = (
-        [str(script)] if script.exists() else [sys.executable, "-m", "tap_zoho_bulk.simulator"]
-    )
-    with (workdir / f"{name}.simulator.log").open("wb") as errors:
-        process = subprocess.Popen([*command, *flags], stdout=subprocess.PIPE, stderr=errors)
-        try:
-            assert process.stdout is not None
-            info = json.loads(process.stdout.readline())
-            yield SimulatorProcess(process, info)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-            if process.stdout is not None:
-                process.stdout.close()
 
 
 # -- 1. throughput: data, and the three children ------------------------------------------------
@@ -848,12 +675,34 @@ def machine() -> str:
     )
 
 
+SECTIONS = ("parse", "runs", "cost", "pipeline")
+
+
+def section_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown or not names:
+        msg = f"sections are among {', '.join(SECTIONS)}; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--rows", type=int, help="rows of the throughput page")
     parser.add_argument("--repeat", type=int, help="runs of each throughput variant")
     parser.add_argument("--profile", action="store_true", help="also profile the tap variant")
+    parser.add_argument(
+        "--pipeline-records", type=int, help="records of the Meltano pipeline runs (section 6)"
+    )
+    parser.add_argument(
+        "--only",
+        type=section_names,
+        default=SECTIONS,
+        metavar="NAMES",
+        help="comma-separated sections to run: parse (1), runs (2 to 4), cost (5), pipeline (6)",
+    )
     hidden = argparse.SUPPRESS
     parser.add_argument("--child", choices=VARIANTS, help=hidden)
     for option in ("--page", "--member", "--catalog", "--result", "--profile-out"):
@@ -869,15 +718,25 @@ def main() -> None:
     started = time.perf_counter()
     print(machine(), flush=True)
     table = Table()
+    later = COST_QUICK if args.quick else COST_FULL
+    if args.pipeline_records:
+        later = dataclasses.replace(later, pipeline_records=args.pipeline_records)
     with tempfile.TemporaryDirectory(prefix="tap-zoho-bulk-benchmark-") as directory:
         workdir = Path(directory)
-        page = write_page(workdir, rows)
-        throughput(page, workdir, repeat, table)
-        stats = memory_and_cost(sizes, workdir, table)
-        first_polls = concurrency(sizes, workdir, table)
-        table.section("4. Cost, from the simulator's stats")
-        cost(stats, sizes.big, table)
-        polls(sizes, workdir, first_polls, table)
+        if "parse" in args.only or args.profile:
+            page = write_page(workdir, rows)
+        if "parse" in args.only:
+            throughput(page, workdir, repeat, table)
+        if "runs" in args.only:
+            stats = memory_and_cost(sizes, workdir, table)
+            first_polls = concurrency(sizes, workdir, table)
+            table.section("4. Cost, from the simulator's stats")
+            cost(stats, sizes.big, table)
+            polls(sizes, workdir, first_polls, table)
+        if "cost" in args.only:
+            incremental_cost(later, workdir, table)
+        if "pipeline" in args.only:
+            pipeline(later, workdir, table)
         profile = workdir / "tap.prof"
         if args.profile:
             run_variant(page, workdir, "tap", profile_out=profile)

@@ -1,5 +1,5 @@
-"""A local stand-in for Zoho CRM's accounts server, metadata APIs, Bulk Read/Write APIs and
-deleted-records API (`GET /crm/{version}/{module}/deleted`).
+"""A local stand-in for Zoho CRM's accounts server, metadata APIs, Bulk Read/Write APIs,
+deleted-records API (`GET /crm/{version}/{module}/deleted`) and COQL (`POST /crm/{version}/coql`).
 
 Use it in-process::
 
@@ -33,6 +33,18 @@ those of the deletion), and so do 60 days on the simulated clock. `restore` brin
 bin back into Bulk Read as they were: their Modified_Time does not move. The answer maps each
 touched module to {"added": n, "modified": n} plus "deleted"/"purged"/"restored": [ids] for
 what was asked; an id that is unknown or in the wrong state answers 400 and changes nothing.
+
+COQL (`coql.py` has the grammar and every limit) serves v2 to v8 with `{"select_query": "select
+Last_Name, Owner from Leads where Modified_Time >= '2026-01-01T00:00:00+00:00' order by
+Modified_Time, id limit 0, 2000"}`; it needs the scope `ZohoCRM.coql.READ` and read access on the
+module (else 401 OAUTH_SCOPE_MISMATCH). It answers `{"data": [...], "info": {"count",
+"more_records"}}` (204 when nothing matches) with the records a Bulk Read job created at that
+moment would export, typed as JSON: `id` a string, lookups `{"id"}` (`{"name", "id"}` from v7),
+numbers with the exact digits of the data, date-times with their offsets, multi-select picklists
+as arrays, empty values null. WHERE is mandatory; without ORDER BY records come by ascending id.
+LIMIT (default 200, at most 2,000 a call; 200 before v4) sets the credits: 1 up to 200, 2 up to
+1,000, else 3; offset + LIMIT reaches 100,000 records (10,000 before v7). Errors are Zoho's
+SYNTAX_ERROR, INVALID_QUERY, LIMIT_EXCEEDED and DUPLICATE_DATA with `details`.
 
 Computed fields change without Modified_Time moving, as in Zoho: Deals.`Days_Open` (a formula
 over Now(): calendar days since Created_Time in the org's time zone, so it steps at the org's
@@ -80,7 +92,12 @@ __all__ = [
 DEFAULT_CLIENT_ID = "1000.SIMULATOR0CLIENT0ID"
 DEFAULT_CLIENT_SECRET = "simulator-client-secret"  # noqa: S105
 DEFAULT_REFRESH_TOKEN = "1000.simulator.refresh-token"  # noqa: S105
-DEFAULT_SCOPES = ("ZohoCRM.modules.ALL", "ZohoCRM.settings.ALL", "ZohoCRM.bulk.ALL")
+DEFAULT_SCOPES = (
+    "ZohoCRM.modules.ALL",
+    "ZohoCRM.settings.ALL",
+    "ZohoCRM.bulk.ALL",
+    "ZohoCRM.coql.READ",
+)
 
 
 class Simulator:

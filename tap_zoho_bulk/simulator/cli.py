@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tap-zoho-bulk-simulator",
         description=(
             "Local Zoho CRM simulator (accounts server, metadata, Bulk Read/Write APIs, "
-            "deleted records)."
+            "deleted records, COQL)."
         ),
         epilog=_ADMIN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

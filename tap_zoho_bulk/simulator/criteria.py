@@ -190,6 +190,25 @@ def parse(
         return refused.refusal
 
 
+def condition(
+    api_name: str,
+    field: Field,
+    kind: str,
+    comparator: str,
+    value: object,
+    *,
+    offset: int,
+) -> Condition | QueryError:
+    """One leaf built without Bulk Read's per-kind comparator table (COQL has its own): the
+    value is checked and keyed exactly as `parse` does, `EMPTY` meaning an empty value."""
+    tz = timezone(timedelta(seconds=offset))
+    try:
+        test = _Operands(api_name, field, kind, comparator, tz).test(value)
+    except _Refused as refused:
+        return refused.refusal
+    return Condition(api_name, field, kind, comparator, test)
+
+
 def _count_leaves(node: object) -> int:
     if not isinstance(node, Mapping):
         raise _Refused(error("INVALID_CRITERIA", "criteria must be an object"))

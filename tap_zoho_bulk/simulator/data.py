@@ -26,6 +26,7 @@ Account) follows the child module's data. Neither moves Modified_Time, as in Zoh
 from __future__ import annotations
 
 import bisect
+import heapq
 import json
 import operator
 import random
@@ -35,12 +36,12 @@ import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import reduce
 from itertools import compress, islice
 from types import MappingProxyType
-from typing import BinaryIO, NamedTuple, TypedDict, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TypedDict, TypeVar
 
 from . import criteria as crit
 from .catalog import ORG_PREFIX, USERS, Module, default_modules, resolve_path
@@ -55,7 +56,7 @@ from .values import (
     offset_seconds,
 )
 
-__all__ = ["Dataset", "DeletedRecord", "PageInfo", "QueryError", "Snapshot"]
+__all__ = ["Dataset", "DeletedRecord", "PageInfo", "QueryError", "Snapshot", "display_fields"]
 
 GROUP_WIDTH = 8
 """Fields sharing one pool index; a record's values within a group move together."""
@@ -631,6 +632,131 @@ class Dataset:
         self._remember(model, criteria, snapshot, skip + written, index)
         return PageInfo(written, self._any_match(model, mask, snapshot, index))
 
+    # -- queries (COQL) ------------------------------------------------------------------------
+
+    def select(
+        self,
+        module: str,
+        *,
+        snapshot: Snapshot,
+        where: crit.Criteria,
+        order: Sequence[tuple[str, bool]],
+        offset: int,
+        count: int,
+    ) -> tuple[list[int], bool]:
+        """Indices of the live records matching `where` at positions offset..offset+count-1
+        in `order` ((path, descending) pairs, ties and an empty order by ascending id), and
+        whether more follow. Streams the module: by id nothing is kept but the page; any
+        other order keeps the offset+count+1 best sort keys in a bounded heap."""
+        model = self._model(module)
+        matches = _Compiler(self, model, snapshot).compile(where)
+        alive = self._alive(model, snapshot)
+        mask = matches if alive is None else _both(alive, matches)
+        if all(path == "id" for path, _ in order) and len({d for _, d in order}) <= 1:
+            descending = bool(order) and order[0][1]
+            found = self._scan_by_id(model, mask, snapshot, offset + count + 1, descending)
+        else:
+            found = self._scan_ordered(model, mask, snapshot, order, offset + count + 1)
+        return found[offset : offset + count], len(found) > offset + count
+
+    def _scan_by_id(
+        self, model: _Model, mask: _Mask, snapshot: Snapshot, wanted: int, descending: bool
+    ) -> list[int]:
+        """The first `wanted` matching indices by id, ascending or descending."""
+        starts = range(0, snapshot.counts[model.name], BATCH)
+        found: list[int] = []
+        for start in reversed(starts) if descending else starts:
+            batch = _Batch(model, start, min(start + BATCH, starts.stop), snapshot)
+            kept = list(compress(batch.indices, mask(batch)))
+            found += reversed(kept) if descending else kept
+            if len(found) >= wanted:
+                break
+        return found[:wanted]
+
+    def _scan_ordered(
+        self,
+        model: _Model,
+        mask: _Mask,
+        snapshot: Snapshot,
+        order: Sequence[tuple[str, bool]],
+        wanted: int,
+    ) -> list[int]:
+        """The `wanted` first matching indices in `order`, through a heap of that size."""
+        total = snapshot.counts[model.name]
+        tables: dict[str, list[object]] = {}
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for start in range(0, total, BATCH):
+                batch = _Batch(model, start, min(start + BATCH, total), snapshot)
+                keep = mask(batch)
+                columns = [
+                    map(
+                        _Descending if descending else _ascending,
+                        compress(self._sort_column(batch, path, tables), keep),
+                    )
+                    for path, descending in order
+                ]
+                yield from zip(*columns, compress(batch.indices, keep), strict=True)
+
+        return [row[-1] for row in heapq.nsmallest(wanted, rows())]
+
+    def _sort_column(
+        self, batch: _Batch, path: str, tables: dict[str, list[object]]
+    ) -> Sequence[object]:
+        """Comparable sort keys of `path` per record of the batch (None: an empty value)."""
+        model = batch.model
+        head, dot, tail = path.partition(".")
+        kind = model.kind(head)
+        if dot or kind == "pool":
+            table = tables.get(path)
+            if table is None:
+                values = (
+                    self._dotted_values(model, head, tail, batch.snapshot)
+                    if dot
+                    else model.values[head]
+                )
+                table = tables[path] = [_sort_key(v, self.separator) for v in values]
+            return [table[k] for k in batch.group(model.group_of[head])]
+        if kind in ("id", "auto"):  # both grow with the index
+            return batch.indices
+        if kind == "rollup":
+            return [_sort_key(v, self.separator) for v in batch.rollup(head)]
+        return batch.computed(kind, head)  # epoch seconds, or whole days
+
+    def rows(
+        self, module: str, indices: Sequence[int], paths: Sequence[str], snapshot: Snapshot
+    ) -> list[list[object]]:
+        """Typed values of `paths` (dotted ones included) for each record index, in order.
+
+        Nearby indices share one batch, so a page of consecutive records costs a few column
+        passes; scattered ones (an ordered page) cost a one-record batch each."""
+        model = self._model(module)
+        dotted: dict[str, list[object]] = {}
+        for path in paths:
+            head, dot, tail = path.partition(".")
+            if dot and path not in dotted:
+                dotted[path] = self._dotted_values(model, head, tail, snapshot)
+        runs: list[list[int]] = []
+        for index in sorted(set(indices)):
+            if runs and index - runs[-1][-1] < 64 and index - runs[-1][0] < BATCH:
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        by_index: dict[int, list[object]] = {}
+        for run in runs:
+            batch = _Batch(model, run[0], run[-1] + 1, snapshot)
+            columns: list[Sequence[object]] = []
+            for path in paths:
+                head = path.partition(".")[0]
+                if path in dotted:
+                    table = dotted[path]
+                    columns.append([table[k] for k in batch.group(model.group_of[head])])
+                else:
+                    columns.append(self._typed_column(batch, path))
+            for index in run:
+                by_index[index] = [column[index - run[0]] for column in columns]
+        return [by_index[index] for index in indices]
+
     # -- criteria scanning ---------------------------------------------------------------------
 
     def _mask(
@@ -642,7 +768,7 @@ class Dataset:
         matches = self._criteria_mask(model, criteria, snapshot)
         if alive is None or matches is None:
             return alive or matches
-        return lambda batch: list(map(operator.and_, alive(batch), matches(batch)))
+        return _both(alive, matches)
 
     def _alive(self, model: _Model, snapshot: Snapshot) -> _Mask | None:
         """False for the records deleted as of the snapshot; None when there are none."""
@@ -1052,7 +1178,7 @@ class Dataset:
         if isinstance(restore, int):
             purged = set(purge)
             restore = [index for index in binned if index not in purged][:restore]
-        names = _display_fields(model.module)
+        names = display_fields(model.module)
         for index in delete:
             batch = _Batch(model, index, index + 1, probe)
             shown = [self._typed_column(batch, n)[0] for n in names]
@@ -1127,7 +1253,7 @@ class Dataset:
         return dict(amount)
 
 
-def _display_fields(module: Module) -> tuple[str, ...]:
+def display_fields(module: Module) -> tuple[str, ...]:
     """The fields a record's display name is made of (Zoho's "display_name")."""
     if module.field("Last_Name") is not None:
         return ("First_Name", "Last_Name")
@@ -1178,6 +1304,47 @@ class _Compiler:
             prefix = model.fields[head].auto_number_prefix.casefold()
             return lambda batch: [test(f"{prefix}{i + 1}") for i in batch.indices]
         return lambda batch: list(map(test, batch.computed(source, head)))
+
+
+def _both(first: _Mask, second: _Mask) -> _Mask:
+    """Records both masks keep."""
+    return lambda batch: list(map(operator.and_, first(batch), second(batch)))
+
+
+def _sort_key(value: object, separator: str) -> object:
+    """A typed value as something that orders like Zoho sorts it: text without case, times as
+    instants, dates as days, a multi-select as its joined text (None stays None)."""
+    if isinstance(value, str):
+        return value.casefold()
+    if isinstance(value, datetime):
+        return crit.epoch_of(value)
+    if isinstance(value, date):
+        return value.toordinal()
+    if isinstance(value, list):
+        return separator.join(value).casefold()
+    return value
+
+
+def _ascending(key: object) -> tuple[object, ...]:
+    """Empty values first, then the keys in ascending order."""
+    return (0,) if key is None else (1, key)
+
+
+class _Descending:
+    """Reverses the order of a sort key: empty values last, then descending keys."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: object) -> None:
+        self.key = _ascending(key)
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.key < self.key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.key == other.key
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _pool_piece(group: int, cells: list[bytes]) -> _Piece:

@@ -5,7 +5,7 @@ the admin API (`POST /__simulator__/faults {"spec": SPEC}`) and from Python
 (`sim.faults.add(SPEC)`)::
 
     SPEC    := TARGET ":" ACTION [":" TRIGGER]  |  "fail-module:" MODULE_API_NAME
-    TARGET  := token | modules | fields | create | poll | download | write | deleted | any
+    TARGET  := token | modules | fields | create | poll | download | write | deleted | coql | any
     ACTION  := 429 | 500 | 502 | 503        answer with that HTTP error instead of the real reply
              | throttle                      token only: Zoho's 400 "Access Denied" throttle body
              | reset                         send headers and half the body, then reset the socket
@@ -18,10 +18,10 @@ the admin API (`POST /__simulator__/faults {"spec": SPEC}`) and from Python
              | fail-job                      create only: the job this call starts ends in FAILURE
     TRIGGER := once (default) | always | first=N | every=N | nth=N | rate=P
 
-`deleted` is `GET /crm/{version}/{module}/deleted`. Triggers count the calls of the fault's own
-target: `once` fires on the first call, `first=N` on calls 1..N, `every=N` on calls N, 2N, 3N...,
-`nth=N` only on call N, `rate=P` with probability P drawn from an RNG seeded by the simulator
-seed (so a run is reproducible).
+`deleted` is `GET /crm/{version}/{module}/deleted` and `coql` is `POST /crm/{version}/coql`.
+Triggers count the calls of the fault's own target: `once` fires on the first call, `first=N` on
+calls 1..N, `every=N` on calls N, 2N, 3N..., `nth=N` only on call N, `rate=P` with probability P
+drawn from an RNG seeded by the simulator seed (so a run is reproducible).
 `fail-module:Leads` makes every bulk-read job of that module created afterwards end in FAILURE;
 `create:fail-job:nth=2` only the job of the second create call.
 """
@@ -36,7 +36,10 @@ from typing import TypeVar
 
 from .tamper import DATA_ACTIONS
 
-TARGETS = ("token", "modules", "fields", "create", "poll", "download", "write", "deleted", "any")
+TARGETS = (
+    *("token", "modules", "fields", "create", "poll", "download", "write", "deleted", "coql"),
+    "any",
+)
 STATUS_ACTIONS = ("429", "500", "502", "503")
 PLAIN_ACTIONS = ("throttle", "reset", "truncate", "expire-token", "expire-page-token", "fail-job")
 TRIGGERS = ("once", "always", "first", "every", "nth", "rate")

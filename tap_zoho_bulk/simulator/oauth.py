@@ -163,6 +163,11 @@ def module_read_scope_ok(scopes: Iterable[str], module: str, *, custom: bool) ->
     return _granted(scopes, wanted)
 
 
+def coql_scope_ok(scopes: Iterable[str]) -> bool:
+    """COQL needs ZohoCRM.coql.READ (in any case) besides read access on the module."""
+    return _granted(scopes, ("ZohoCRM.coql.READ",))
+
+
 def bulk_write_scope_ok(scopes: Iterable[str]) -> bool:
     """Bulk-write job details need bulk.CREATE or bulk.ALL (seed 004)."""
     return _granted(scopes, ("ZohoCRM.bulk.CREATE", "ZohoCRM.bulk.ALL"))

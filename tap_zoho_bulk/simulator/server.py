@@ -4,7 +4,8 @@
 gateway appears to apply its checks: unknown path (404, no auth), wrong method (400, no auth),
 then the injected faults, then authentication and scopes, then the endpoint itself. Besides the
 metadata and Bulk Read/Write endpoints it serves `GET /crm/{version}/{module}/deleted` (Zoho's
-"Get Deleted Records", 2 credits a call) and the admin API under `/__simulator__/`. The transport
+"Get Deleted Records", 2 credits a call), `POST /crm/{version}/coql` (COQL, see `coql.py`; 1 to 3
+credits by its LIMIT) and the admin API under `/__simulator__/`. The transport
 (`_Handler`) only reads bodies, streams responses with an exact Content-Length so keep-alive
 clients work, and carries out the transport-level faults (socket reset, truncated body).
 """
@@ -31,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO, Unpack
 from urllib.parse import parse_qs, urlsplit
 
+from . import coql
 from .bulk_write import ORG_ID, BulkWrites
 from .catalog import USERS
 from .data import Changes, Dataset, DeletedRecord
@@ -42,6 +44,7 @@ from .oauth import (
     TokenStore,
     bulk_read_scope_ok,
     bulk_write_scope_ok,
+    coql_scope_ok,
     module_read_scope_ok,
     settings_scope_ok,
 )
@@ -96,6 +99,8 @@ class Response:
     file: BinaryIO | None = None
     error_code: str | None = None
     delivery: str = "normal"
+    credits: int | None = None
+    """What the call costs when not the route's usual price (COQL: by its LIMIT)."""
 
 
 def json_response(status: int, payload: object, content_type: str = "application/json") -> Response:
@@ -164,6 +169,7 @@ class ZohoApp:
                 api={"GET": self._module},
             ),
             _route(rf"/crm/{version}/settings/fields", "fields", api={"GET": self._fields}),
+            _route(rf"/crm/{version}/coql", "coql", api={"POST": self._coql}),
             _route(
                 rf"/crm/{version}/(?P<module>[^/]+)/deleted", "deleted", api={"GET": self._deleted}
             ),
@@ -311,7 +317,9 @@ class ZohoApp:
         if isinstance(token, str):
             return error_response(_AUTH_ERRORS[token])
         response = route.api[request.method](request, params, token)
-        if route.kind == "create" and response.status == 201:
+        if response.credits is not None:
+            cost = response.credits
+        elif route.kind == "create" and response.status == 201:
             cost = CREATE_JOB_CREDITS
         elif route.kind == "deleted" and response.status in (200, 204):
             cost = DELETED_RECORDS_CREDITS
@@ -403,6 +411,41 @@ class ZohoApp:
             "more_records": len(records) > page * per_page,
         }
         return json_response(200, {"data": [_deleted_entry(r, tz) for r in shown], "info": info})
+
+    # -- COQL -----------------------------------------------------------------------------
+
+    def _coql(self, request: Request, params: Mapping[str, str], token: AccessToken) -> Response:
+        """Zoho's "Get Records through a COQL Query": the coql scope, the query, the module's
+        read scope, then the records of a snapshot taken now (see `coql.py`)."""
+        version = _version(params)
+        if not coql_scope_ok(token.grant.scopes):
+            return error_response(_SCOPE_MISMATCH)
+        plan = self._coql_plan(request, version, token.grant.scopes)
+        if isinstance(plan, ApiError):
+            return error_response(plan)
+        # The data is read now, in real time, like a Bulk Read job created at this moment.
+        snapshot = self.dataset.snapshot(at=datetime.now(UTC))
+        status, payload = coql.execute(self.dataset, plan, snapshot)
+        response = Response(status, payload, "application/json" if payload else None)
+        response.credits = coql.credits(plan.count)
+        return response
+
+    def _coql_plan(
+        self, request: Request, version: ApiVersion, scopes: tuple[str, ...]
+    ) -> coql.Plan | ApiError:
+        body = _json_body(request)
+        query = body if isinstance(body, ApiError) else coql.query_of(body)
+        if isinstance(query, ApiError):
+            return query
+        statement = coql.parse(query)
+        if isinstance(statement, ApiError):
+            return statement
+        module = coql.module_of(self.dataset.modules, statement)
+        if isinstance(module, ApiError):
+            return module
+        if not self._module_scope_ok(scopes, module.api_name):
+            return _SCOPE_MISMATCH
+        return coql.plan(self.dataset, version, statement, module)
 
     # -- bulk read ------------------------------------------------------------------------
 

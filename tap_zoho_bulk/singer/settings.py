@@ -102,6 +102,17 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Created_Time extracts new records only; Modified_Time also captures updates.",
     ),
     th.Property(
+        "read_mode",
+        th.StringType,
+        default="auto",
+        allowed_values=["auto", "bulk", "coql"],
+        title="Read mode",
+        description="How a window of records is read: auto asks COQL first (1 credit) and "
+        "reads empty and small windows (up to 20,000 records) through it, the first run and "
+        "larger windows through Bulk Read; bulk always uses Bulk Read jobs; coql reads every "
+        "window with a bookmark through COQL up to Zoho's 100,000-record reach.",
+    ),
+    th.Property(
         "replication_keys",
         th.ObjectType(additional_properties=th.StringType),
         title="Replication key per module",
@@ -186,7 +197,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType,
         title="Credit budget per run",
         description="Refuse to start a call that would spend more Zoho API credits in this run "
-        "(50 per bulk read job, 1 per other call).",
+        "(50 per bulk read job, 2 per page of deleted records, 1 per other call).",
     ),
     th.Property(
         "downloads_per_minute",

@@ -19,6 +19,8 @@ from tap_zoho_bulk.singer.emit import Ties
 from tap_zoho_bulk.singer.sdk_bypass import DirectRecords
 from tap_zoho_bulk.singer.summary import Tallied
 from tap_zoho_bulk.utc import parse_utc, utc_text
+from tap_zoho_bulk.zoho import coql
+from tap_zoho_bulk.zoho.coql import CoqlPlan
 from tap_zoho_bulk.zoho.criteria import (
     MAX_CRITERIA,
     MAX_FIELDS,
@@ -147,6 +149,35 @@ class ModuleStream(DirectRecords, Tallied):
             criteria=criteria,
             window=window,
             resume=_open_jobs(resume),
+            coql=self._coql_plan(window, computed),
+        )
+
+    def _coql_plan(
+        self, window: tuple[str | None, str] | None, computed: Collection[str]
+    ) -> CoqlPlan | None:
+        """How this run's window may be read through COQL; None when only Bulk Read fits.
+
+        Bulk Read reads the first run (no bookmark) in auto mode, a formula refresh, a module
+        without a replication key, `criteria` (Bulk Read's own language), and a selection
+        past COQL's limits of fields or formula fields per SELECT.
+        """
+        mode = settings.setting(self.config, "read_mode")
+        if mode == "bulk" or window is None or self.refreshing or not self.replication_key:
+            return None
+        if window[0] is None and mode == "auto":
+            return None
+        columns = tuple(self.export_columns())
+        if (
+            settings.user_criteria(self.config, self.module)
+            or len(columns) > coql.MAX_FIELDS
+            or len([c for c in columns if c in computed]) > coql.MAX_FORMULA_FIELDS
+        ):
+            return None
+        return CoqlPlan(
+            key=self.replication_key,
+            columns=columns,
+            reach=coql.AUTO_REACH if mode == "auto" else coql.MAX_REACH,
+            separator=settings.setting(self.config, "multiselect_separator"),
         )
 
     def _window(self, resume: dict[str, Any] | None) -> tuple[datetime | None, datetime] | None:

@@ -307,12 +307,15 @@ class ZohoClient:
         json: Mapping[str, Any] | None = None,
         download_to: Path | None = None,
         headers: Mapping[str, str] | None = None,
+        credits: int | None = None,
     ) -> requests.Response:
-        """One logical call with retries; credits are charged once it is attempted."""
+        """One logical call with retries; credits (those of its kind, unless the call says)
+        are charged once it is attempted."""
         url = self._absolute(path_or_url)
         call = _Call(method, url, kind, params, json, download_to, headers)
         self._check_host(call.url)
-        credits = CREDITS_BY_KIND.get(kind, CALL_CREDITS)
+        if credits is None:
+            credits = CREDITS_BY_KIND.get(kind, CALL_CREDITS)
         self.credits.reserve(credits, stream, f"a {kind} call")
         with self._calls_lock:
             self.calls[kind] += 1

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_zoho_bulk.errors import JobFailedError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.errors import JobFailedError, RetryableAPIError, ZohoAPIError, ZohoTapError
+from tap_zoho_bulk.zoho import coql
 from tap_zoho_bulk.zoho.client import BULK_READ_CREDITS
 from tap_zoho_bulk.zoho.criteria import ApiVersion, build_query
 from tap_zoho_bulk.zoho.download import download_verified
@@ -118,6 +119,8 @@ class ModuleExport(threading.Thread):
 
     def _export(self) -> None:
         previous = self._take_back()
+        if previous is None and not self.plan.resume and self._read_through_coql():
+            return
         if previous is None:
             if self.plan.resume:
                 self._log.info(
@@ -142,6 +145,61 @@ class ModuleExport(threading.Thread):
                 raise
             self._put(self._download(job), job)
             job = following
+
+    def _read_through_coql(self) -> bool:
+        """Read a small window through COQL; False when Bulk Read should read it (a window
+        past the plan's reach, or one COQL cannot read: then what COQL already delivered is
+        delivered again by Bulk Read, at least once and never a gap)."""
+        plan, bounds = self.plan.coql, self.plan.window
+        if plan is None or bounds is None:
+            return False
+        window = coql.Window(
+            self.reader.client,
+            self.reader.version,
+            self.plan.module,
+            self.plan.stream,
+            plan,
+            bounds,
+        )
+        delivered = [0]
+
+        def deliver(records: list[dict[str, Any]], page: int) -> None:
+            self._check_running()
+            self._make_room()
+            job = self._job(f"coql-{page}", page)
+            job.credits, job.state, job.count = 0, "COMPLETED", len(records)
+            job.completed_at = datetime.now(UTC)
+            path = self.reader.tmp_dir / f"{self.plan.stream}-coql-{page}.zip"
+            coql.write_page(path, job.result_member, plan.columns, records, plan.separator)
+            delivered[0] += len(records)
+            self._put(path, job)
+
+        try:
+            done = coql.read_window(window, deliver)
+        except ExportStopped:
+            raise
+        except ZohoAPIError as exc:
+            if isinstance(exc, RetryableAPIError) or exc.code == "UNEXPECTED_RESPONSE":
+                raise
+            self._log.warning(
+                "'%s': COQL cannot read the window (%s); reading it through Bulk Read.",
+                self.plan.stream,
+                exc,
+            )
+            return False
+        if done:
+            self._log.info(
+                "'%s': %d records in the window, read through COQL (no Bulk Read job).",
+                self.plan.stream,
+                delivered[0],
+            )
+        else:
+            self._log.info(
+                "'%s': more than %d records in the window; reading it through Bulk Read.",
+                self.plan.stream,
+                plan.reach,
+            )
+        return done
 
     def _take_back(self) -> JobStats | None:
         """Emit again the pages of the jobs an interrupted run left open, in order.

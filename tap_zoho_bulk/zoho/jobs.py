@@ -14,6 +14,7 @@ from typing import Any
 
 from tap_zoho_bulk.zoho.auth import floats_in
 from tap_zoho_bulk.zoho.client import BULK_READ_CREDITS
+from tap_zoho_bulk.zoho.coql import CoqlPlan
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ExportPlan:
     criteria: Any  # version-neutral criteria tree or None
     window: tuple[str | None, str] | None  # (start, end) in UTC, None for full-table streams
     resume: tuple[ResumedJob, ...] = ()  # the earlier run's open jobs, in emission order
+    coql: CoqlPlan | None = None  # how the window may be read through COQL instead
 
 
 @dataclass

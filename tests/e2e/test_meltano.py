@@ -83,9 +83,12 @@ def assert_exact_ids(
     written (more only on incremental runs, whose window starts at the bookmark's second and
     so re-exports the records the tap already emitted there and skips).
     """
-    audit = {job["module"]: job for job in written.pop("bulk_read_jobs")}
+    audit = {job["module"]: job for job in written.pop("bulk_read_jobs", [])}
+    written.pop("deleted_records", None)
     assert sorted(written) == sorted(expected)
-    assert sorted(audit) == sorted(expected)
+    # A first run reads every module through Bulk Read; an incremental one reads small windows
+    # through COQL (read_mode auto), which creates no job to audit.
+    assert set(audit) <= set(expected)
     for module, job in audit.items():
         assert job["state"] == "COMPLETED"
         assert job["count"] >= len(expected[module])

@@ -7,6 +7,7 @@ records and whose clock moves formula values (Deals.Days_Open steps at the org's
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,18 @@ def test_modules_without_selected_formulas_are_not_refreshed(
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.result.ids("Leads") == []
     assert "formula_refreshed_at" not in second.state["bookmarks"]["Leads"]
+
+
+def test_deletions_alone_with_no_module_stream_selected(sim: Simulator, tmp_path: Path) -> None:
+    config = config_for(sim, modules=["Leads"])
+    catalog = json.loads(run_tap(tmp_path, config, args=["--discover"]).stdout)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] == "deleted_records"
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog))
+    run = run_tap(tmp_path, config, args=["--catalog", str(catalog_file)])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.result.records["deleted_records"] == []
+    assert calls(sim, "deleted") == 0

@@ -89,7 +89,8 @@ def test_a_page_of_records_already_emitted_is_logged_as_none_emitted(
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.result.ids("Leads") == []
     assert "'Leads' page 1: 0 records emitted" in second.stderr, second.stderr[-3000:]
-    assert summaries(second)["Leads"].startswith("0 records, 1 page, 1 job created, ")
+    # Read through COQL (read_mode auto): one call, no job.
+    assert summaries(second)["Leads"].startswith("0 records, 1 page, 0 jobs created, ")
 
 
 def test_a_failed_module_is_marked_in_the_summary(sim: Simulator, tmp_path: Path) -> None:

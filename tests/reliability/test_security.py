@@ -113,7 +113,7 @@ def test_no_secret_or_token_in_any_output(
 
     sim.faults.clear()
     sim.faults.add("create:fail-job:once")  # an error message with Zoho's reason in it
-    failed = run_tap(tmp_path, config, state=debug.state)
+    failed = run_tap(tmp_path, {**config, "read_mode": "bulk"}, state=debug.state)
     assert failed.returncode != 0
     outputs += [failed.stdout, failed.stderr]
 

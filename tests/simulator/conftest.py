@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tap_zoho_bulk.simulator import Simulator, run_simulator
+
+SPEC = Path(__file__).resolve().parents[2].parent / "shared/reference/zoho-crm-oas/v8.0"
+"""Zoho's v8 OpenAPI specification, kept outside the repository (no licence is stated)."""
 
 
 class Api:
@@ -95,7 +100,48 @@ def api(sim: Simulator) -> Api:
     return Api(sim)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_api() -> Callable[..., Api]:
     """Api for another simulator or another refresh token (tests cannot import conftest)."""
     return Api
+
+
+OasSchema = Callable[[str, str], dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def oas_schema() -> OasSchema:
+    """(spec file stem, schema name) -> that schema of Zoho's v8 OpenAPI spec as JSON Schema:
+    references resolved across the spec's files (read as they are referred to), `nullable`
+    turned into a null type. Skips the test when the spec is not there."""
+    documents: dict[str, Any] = {}
+
+    def document(stem: str) -> Any:
+        if stem not in documents:
+            documents[stem] = json.loads((SPEC / f"{stem}.json").read_text())
+        return documents[stem]
+
+    def resolve(node: Any, stem: str) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, stem) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            where, _, pointer = node["$ref"].partition("#")
+            target = Path(where).stem if where else stem
+            found: Any = document(target)
+            for part in pointer.strip("/").split("/"):
+                found = found[part]
+            return resolve(found, target)
+        out = {k: resolve(v, stem) for k, v in node.items() if k != "nullable"}
+        if node.get("nullable") and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+
+    def schema(stem: str, name: str) -> dict[str, Any]:
+        if not SPEC.is_dir():
+            pytest.skip(f"Zoho's OpenAPI spec is not at {SPEC} (kept outside the repository)")
+        resolved: dict[str, Any] = resolve(document(stem)["components"]["schemas"][name], stem)
+        return resolved
+
+    return schema

@@ -24,6 +24,7 @@ def test_refresh_grant_in_query_string(api):
         "ZohoCRM.modules.ALL",
         "ZohoCRM.settings.ALL",
         "ZohoCRM.bulk.ALL",
+        "ZohoCRM.coql.READ",
     }
 
 
