@@ -20,16 +20,12 @@ import io
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from tap_zoho_bulk.errors import ZohoAPIError
 from tap_zoho_bulk.zoho.client import ZohoClient
 from tap_zoho_bulk.zoho.criteria import ApiVersion
-from tap_zoho_bulk.zoho.wire import UNEXPECTED_RESPONSE
+from tap_zoho_bulk.zoho.wire import CoqlAnswer, decode
 
 #: Records of the first call, which tells an empty or small window from a large one.
 FIRST_LIMIT = 200
@@ -42,9 +38,6 @@ AUTO_REACH = 20_000
 #: Fields per SELECT and formula fields per SELECT Zoho accepts.
 MAX_FIELDS = 50
 MAX_FORMULA_FIELDS = 5
-
-# Exact decimals: a JSON number with a fraction becomes a Decimal of its own digits.
-_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 @dataclass(frozen=True)
@@ -134,16 +127,15 @@ def read(
     )
     if response.status_code == 204 or not response.content:
         return [], False
-    try:
-        answer = _DECODER.decode(response.content)
-        records = answer.get("data") or []
-        more = bool((answer.get("info") or {}).get("more_records"))
-    except (msgspec.DecodeError, AttributeError) as exc:
-        msg = f"Zoho's COQL answer is not shaped as Zoho documents it ({exc}); please report it"
-        raise ZohoAPIError(response.status_code, UNEXPECTED_RESPONSE, msg) from None
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        msg = "Zoho's COQL answer has no list of records; please report it"
-        raise ZohoAPIError(response.status_code, UNEXPECTED_RESPONSE, msg)
+    answer = decode(
+        response.content,
+        CoqlAnswer,
+        status=response.status_code,
+        what="Zoho's COQL answer",
+        exact_decimals=True,
+    )
+    records = answer.data or []
+    more = bool(answer.info and answer.info.more_records)
     return records, more
 
 

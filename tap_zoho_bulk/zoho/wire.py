@@ -11,6 +11,7 @@ was missing or wrong, never a traceback.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 import msgspec
@@ -26,9 +27,16 @@ OneOrMore = msgspec.Meta(min_length=1)
 UNEXPECTED_RESPONSE = "UNEXPECTED_RESPONSE"
 
 
-def decode(content: bytes, answer: type[T], *, status: int, what: str) -> T:
-    """`content` read as `answer`; a ZohoAPIError naming what does not fit otherwise."""
+def decode(
+    content: bytes, answer: type[T], *, status: int, what: str, exact_decimals: bool = False
+) -> T:
+    """`content` read as `answer`; a ZohoAPIError naming what does not fit otherwise. With
+    `exact_decimals`, a JSON number with a fraction in an untyped part becomes a Decimal of its
+    own digits rather than a float."""
     try:
+        if exact_decimals:
+            decoder = msgspec.json.Decoder(answer, strict=False, float_hook=Decimal)
+            return decoder.decode(content)
         return msgspec.json.decode(content, type=answer, strict=False)
     except msgspec.DecodeError as exc:
         msg = f"{what} is not shaped as Zoho documents it ({exc}); please report it"
@@ -303,4 +311,15 @@ class DeletedAnswer(msgspec.Struct):
     """`{"data": [...], "info": {...}}` of GET /crm/{version}/{module}/deleted."""
 
     data: list[DeletedRecord] | None = None
+    info: PageInfo | None = None
+
+
+# -- COQL (zoho-beyond-bulk-read.md, "COQL"; v8 coql.json) ---------------------------------------
+
+
+class CoqlAnswer(msgspec.Struct):
+    """`{"data": [record], "info": {...}}` of POST /crm/{version}/coql; records stay JSON
+    objects (their keys are the query's columns)."""
+
+    data: list[dict[str, Any]] | None = None
     info: PageInfo | None = None
